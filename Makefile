@@ -1,0 +1,41 @@
+# The two commands of the README: `make demo` and `make test`.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck unit integration tools crds clean-cluster
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+tools:
+	bash scripts/build-tools.sh >/dev/null
+
+crds: $(STAMP)
+	$(PY) -m enclave_operator.api.crds --write config/crd
+
+demo: $(STAMP) tools
+	bash scripts/demo.sh
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest -m 'not integration' tests
+
+integration: $(STAMP) tools
+	$(BIN)/pytest -m integration tests
+
+test: lint typecheck tools
+	$(BIN)/pytest tests
+
+clean-cluster: $(STAMP)
+	$(BIN)/enclavectl dev-cluster down

@@ -1,0 +1,1 @@
+"""enclavectl: the command line."""

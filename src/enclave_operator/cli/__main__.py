@@ -1,0 +1,5 @@
+"""`python -m enclave_operator.cli` runs enclavectl."""
+
+from enclave_operator.cli.main import app
+
+app()

@@ -1,0 +1,86 @@
+"""Where the pinned control-plane binaries live, and building them when they are missing."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+BINARIES = (
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kubectl",
+    "kwok",
+    "helm",
+)
+KWOK_STAGES = "kwok-stages.yaml"
+
+
+class BinariesMissing(RuntimeError):
+    """Raised when a binary is absent and cannot be built from this installation."""
+
+
+@dataclass(frozen=True)
+class Toolset:
+    directory: Path
+
+    def path(self, name: str) -> Path:
+        return self.directory / name
+
+    def missing(self) -> list[str]:
+        wanted = (*BINARIES, KWOK_STAGES)
+        return [n for n in wanted if not self.path(n).exists()]
+
+
+def pinned_versions() -> dict[str, str]:
+    text = resources.files("enclave_operator.devcluster").joinpath("versions.env").read_text()
+    pairs = (line.split("=", 1) for line in text.splitlines() if "=" in line and line[0] != "#")
+    return {k.strip(): v.strip() for k, v in pairs}
+
+
+def cache_root() -> Path:
+    default = Path.home() / ".cache" / "enclave-operator"
+    return Path(os.environ.get("ENCLAVE_CACHE", default))
+
+
+def toolset() -> Toolset:
+    """The binaries for the pinned versions; ENCLAVE_BIN_DIR points elsewhere if set."""
+    if override := os.environ.get("ENCLAVE_BIN_DIR"):
+        return Toolset(Path(override))
+    v = pinned_versions()
+    tag = (
+        f"k8s-{v['KUBERNETES_VERSION']}_etcd-{v['ETCD_VERSION']}"
+        f"_kwok-{v['KWOK_VERSION']}_helm-{v['HELM_VERSION']}"
+    )
+    return Toolset(cache_root() / "bin" / tag)
+
+
+def build_script() -> Path | None:
+    """The build script of the source checkout this package was installed from, if any."""
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        candidate = parent / "scripts" / "build-tools.sh"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def ensure_built() -> Toolset:
+    """Build what is missing (printing progress); a no-op when every binary is cached."""
+    tools = toolset()
+    if not tools.missing():
+        return tools
+    script = build_script()
+    if script is None:
+        raise BinariesMissing(
+            f"missing {', '.join(tools.missing())} in {tools.directory}; "
+            "build them with scripts/build-tools.sh from a source checkout"
+        )
+    subprocess.run(["bash", str(script)], check=True, stdout=subprocess.DEVNULL)
+    if still := tools.missing():
+        raise BinariesMissing(f"build finished but {', '.join(still)} is still missing")
+    return tools

@@ -1,0 +1,108 @@
+"""The dev cluster: etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok on
+loopback, with free ports and all data in one directory that `down` removes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from enclave_operator.devcluster import binaries, processes
+from enclave_operator.devcluster.nodes import KWOK_SELECTOR, SGXFlavour
+from enclave_operator.devcluster.pki import CertificateAuthority, service_account_keys
+from enclave_operator.devcluster.plane import ControlPlane
+from enclave_operator.devcluster.state import State
+
+Say = Callable[[str], None]
+
+
+def default_directory() -> Path:
+    env = os.environ.get("ENCLAVE_DEV_CLUSTER_DIR")
+    return Path(env) if env else Path(tempfile.gettempdir()) / f"enclave-dev-cluster-{os.getuid()}"
+
+
+class ClusterError(RuntimeError):
+    """Something the user must act on; the message says what."""
+
+
+class DevCluster:
+    def __init__(self, directory: Path | None = None) -> None:
+        self.directory = directory or default_directory()
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.directory / "kubeconfig"
+
+    @property
+    def _state_file(self) -> Path:
+        return self.directory / "state.json"
+
+    def state(self) -> State | None:
+        try:
+            return State.load(self._state_file.read_text())
+        except FileNotFoundError:
+            return None
+
+    def running(self) -> bool:
+        state = self.state()
+        return state is not None and any(c.running() for c in state.components)
+
+    def up(self, nodes: int = 3, sgx: SGXFlavour = SGXFlavour.INTEL, say: Say = print) -> State:
+        if self.running():
+            raise ClusterError(
+                f"a dev cluster is already running in {self.directory} "
+                "(`enclavectl dev-cluster down` stops it)"
+            )
+        self.down(say=lambda _: None)  # clear what a crashed run left
+        tools = binaries.ensure_built()
+        t0 = time.monotonic()
+        self.directory.mkdir(parents=True, mode=0o700)
+        pki = self.directory / "pki"
+        pki.mkdir()
+        ca = CertificateAuthority(pki)
+        plane = ControlPlane(self.directory, tools, ca, service_account_keys(pki))
+        state = State(server=plane.server, nodes=nodes, sgx=sgx.value, started=time.time())
+        try:
+            for component in plane.start(say):
+                state.components.append(component)
+                self._state_file.write_text(state.dump())
+            plane.add_nodes(nodes, sgx, say)
+        except BaseException:
+            self.down(say=lambda _: None)
+            raise
+        say(f"dev cluster up in {time.monotonic() - t0:.1f}s: {nodes} nodes ({sgx.value} SGX)")
+        say(f"export KUBECONFIG={self.kubeconfig}")
+        return state
+
+    def down(self, say: Say = print) -> bool:
+        """Stop every process and remove the directory; False if there was nothing to stop."""
+        state = self.state() if self.directory.exists() else None
+        if state is not None:
+            for comp in reversed(state.components):
+                processes.stop(comp.pid, comp.binary)
+                say(f"stopped {comp.name}")
+        existed = self.directory.exists()
+        shutil.rmtree(self.directory, ignore_errors=True)
+        if existed:
+            say(f"removed {self.directory}")
+        return existed
+
+    def status(self) -> dict[str, Any]:
+        state = self.state()
+        if state is None:
+            return {"running": False, "directory": str(self.directory)}
+        comps = {c.name: ("running" if c.running() else "stopped") for c in state.components}
+        return {
+            "running": any(v == "running" for v in comps.values()),
+            "directory": str(self.directory),
+            "server": state.server,
+            "kubeconfig": str(self.kubeconfig),
+            "nodes": state.nodes,
+            "sgx": state.sgx,
+            "components": comps,
+            "nodeSelector": KWOK_SELECTOR,
+        }
