@@ -173,3 +173,24 @@ def test_garbage_collector_deletes_dependents(api_client, namespace):
         lambda seen: seen == ([], []),
         what="the garbage collector to delete the ReplicaSet and its pod",
     )
+
+
+def test_pvc_with_default_storage_class_binds(api_client, namespace):
+    core = client.CoreV1Api(api_client)
+    core.create_namespaced_persistent_volume_claim(
+        namespace,
+        {
+            "metadata": {"name": "data"},
+            "spec": {
+                "accessModes": ["ReadWriteOnce"],
+                "resources": {"requests": {"storage": "1Gi"}},
+            },
+        },
+    )
+    pvc = wait_for(
+        lambda: core.read_namespaced_persistent_volume_claim("data", namespace),
+        lambda c: c.status.phase == "Bound",
+        what="PVC data to be Bound",
+    )
+    assert pvc.spec.storage_class_name == "standard"
+    assert pvc.status.capacity["storage"] == "1Gi"

@@ -66,11 +66,36 @@ def test_up_status_down(tmp_path: Path):
             ).stdout
         )
         assert version["serverVersion"]["gitVersion"] == pinned_versions()["KUBERNETES_VERSION"]
+        volume = _bound_volume_path(kubectl, env)
+        assert volume.is_dir()
         pids = [c["pid"] for c in json.loads((directory / "state.json").read_text())["components"]]
     finally:
         down = enclavectl("down", "--dir", str(directory))
     assert down.returncode == 0, down.stderr
     assert not directory.exists(), "down left files behind"
     assert not any(processes.alive(pid) for pid in pids), "down left processes behind"
+    assert not volume.exists(), "down left a provisioned volume behind"
     after = enclavectl("status", "--dir", str(directory))
     assert after.returncode == 1
+
+
+PVC = """
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: data, namespace: default}
+spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}
+"""
+
+
+def _bound_volume_path(kubectl: str, env: dict[str, str]) -> Path:
+    def run(*args: str, input: str | None = None) -> str:
+        return subprocess.run(
+            [kubectl, *args], env=env, input=input, capture_output=True, text=True, check=True
+        ).stdout
+
+    run("apply", "-f", "-", input=PVC)
+    run(
+        "wait", "--for=jsonpath={.status.phase}=Bound", "pvc/data", "-n", "default", "--timeout=60s"
+    )
+    pv = run("get", "pvc", "data", "-n", "default", "-o", "jsonpath={.spec.volumeName}")
+    return Path(run("get", "pv", pv, "-o", "jsonpath={.spec.hostPath.path}"))

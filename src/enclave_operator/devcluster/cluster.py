@@ -3,6 +3,7 @@ loopback, with free ports and all data in one directory that `down` removes."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -23,6 +24,22 @@ Say = Callable[[str], None]
 def default_directory() -> Path:
     env = os.environ.get("ENCLAVE_DEV_CLUSTER_DIR")
     return Path(env) if env else Path(tempfile.gettempdir()) / f"enclave-dev-cluster-{os.getuid()}"
+
+
+HOSTPATH_ROOT = Path("/tmp/hostpath_pv")  # fixed by kube-controller-manager's provisioner
+
+
+def provisioned_volumes(kubeconfig: Path) -> list[Path]:
+    """Directories the hostPath provisioner made for this cluster; down removes them."""
+    from kubernetes import client, config
+
+    try:
+        api = client.CoreV1Api(config.new_client_from_config(str(kubeconfig)))  # type: ignore[no-untyped-call]
+        pvs = api.list_persistent_volume(_request_timeout=5).items
+    except Exception:  # a cluster that is half down has nothing we can ask
+        return []
+    paths = (pv.spec.host_path.path for pv in pvs if pv.spec and pv.spec.host_path)
+    return [Path(p) for p in paths if Path(p).parent == HOSTPATH_ROOT]
 
 
 class ClusterError(RuntimeError):
@@ -81,10 +98,15 @@ class DevCluster:
     def down(self, say: Say = print) -> bool:
         """Stop every process and remove the directory; False if there was nothing to stop."""
         state = self.state() if self.directory.exists() else None
+        volumes = provisioned_volumes(self.kubeconfig) if state is not None else []
         if state is not None:
             for comp in reversed(state.components):
                 processes.stop(comp.pid, comp.binary)
                 say(f"stopped {comp.name}")
+        for path in volumes:
+            shutil.rmtree(path, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            HOSTPATH_ROOT.rmdir()  # only when no other cluster still uses it
         existed = self.directory.exists()
         shutil.rmtree(self.directory, ignore_errors=True)
         if existed:

@@ -20,6 +20,17 @@ SERVICE_CIDR = "10.96.0.0/16"
 POD_CIDR = "10.244.0.0/16"
 ISSUER = "https://kubernetes.default.svc.cluster.local"
 STARTUP_TIMEOUT = 60.0
+DEFAULT_STORAGE_CLASS = {
+    "apiVersion": "storage.k8s.io/v1",
+    "kind": "StorageClass",
+    "metadata": {
+        "name": "standard",
+        "annotations": {"storageclass.kubernetes.io/is-default-class": "true"},
+    },
+    "provisioner": "kubernetes.io/host-path",
+    "reclaimPolicy": "Delete",
+    "volumeBindingMode": "Immediate",
+}
 
 
 @dataclass(frozen=True)
@@ -153,6 +164,8 @@ class ControlPlane:
                     f"--cluster-signing-cert-file={self.ca.pair.cert}",
                     f"--cluster-signing-key-file={self.ca.pair.key}",
                     "--cluster-name=enclave-dev",
+                    # dynamic provisioning for PVCs without a storage backend: dev only
+                    "--enable-hostpath-provisioner=true",
                     "--profiling=false",
                 ],
                 f"https://127.0.0.1:{p['kcm']}/healthz",
@@ -207,10 +220,13 @@ class ControlPlane:
             say(f"{spec.name} ready in {time.monotonic() - t0:.1f}s")
 
     def add_nodes(self, count: int, flavour: SGXFlavour, say: Callable[[str], None]) -> None:
-        """Create the fake nodes and wait for kwok to mark them Ready."""
+        """Create the default StorageClass and the fake nodes; wait for kwok to mark them Ready."""
         from kubernetes import client, config
 
         api = client.CoreV1Api(config.new_client_from_config(str(self.dir / "kubeconfig")))  # type: ignore[no-untyped-call]
+        client.StorageV1Api(api.api_client).create_storage_class(
+            client.V1StorageClass.model_validate(DEFAULT_STORAGE_CLASS)
+        )
         for i in range(count):
             api.create_node(client.V1Node.model_validate(node_manifest(i, flavour)))
         deadline = time.monotonic() + STARTUP_TIMEOUT
