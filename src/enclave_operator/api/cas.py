@@ -1,0 +1,174 @@
+"""The CAS spec: how the Configuration and Attestation Service is exposed and where it stores data.
+
+Cross-field rules (node ports only with NodePort, a load balancer address only with
+LoadBalancer, distinct ports) are CEL validations, so the API server refuses a contradictory
+spec at once instead of the reconciler failing on it later.
+"""
+
+from __future__ import annotations
+
+from enclave_operator.api.common import common_properties
+from enclave_operator.api.schema import (
+    Schema,
+    array,
+    boolean,
+    enum,
+    obj,
+    port,
+    quantity,
+    rule,
+    string,
+    string_map,
+)
+
+SERVICE_TYPES = ("ClusterIP", "LoadBalancer", "NodePort")
+DEFAULT_SERVICE_TYPE = "ClusterIP"
+DEFAULT_CLIENT_PORT = 8081
+DEFAULT_ENCLAVE_PORT = 18765
+
+ACCESS_MODES = ("ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany", "ReadWriteOncePod")
+DEFAULT_ACCESS_MODES = ("ReadWriteOnce",)
+DEFAULT_MOUNT_PATH = "/etc/cas/db"
+DEFAULT_SIZE = "1Gi"
+
+
+def service() -> Schema:
+    """``spec.service``: the Kubernetes Service in front of CAS."""
+    return obj(
+        "How CAS is reached: the type and ports of the Kubernetes Service created for it.",
+        {
+            "type": enum(
+                "Type of the Service in front of CAS. ClusterIP reaches it only from inside"
+                " the cluster; NodePort also opens a port on every node; LoadBalancer asks the"
+                " cloud provider for an external address.",
+                SERVICE_TYPES,
+                default=DEFAULT_SERVICE_TYPE,
+            ),
+            "clientPort": port(
+                "Port of CAS's client API, used by policy owners and tools to register and"
+                " read policies.",
+                default=DEFAULT_CLIENT_PORT,
+            ),
+            "enclavePort": port(
+                "Port on which enclaves attest to CAS and receive their configuration and"
+                " secrets. Must differ from clientPort.",
+                default=DEFAULT_ENCLAVE_PORT,
+            ),
+            "loadBalancerIP": string(
+                "IPv4 or IPv6 address to request from the load balancer. Allowed only with"
+                " type LoadBalancer, and honoured only where the cloud provider supports"
+                " choosing the address.",
+                max_length=45,
+                rules=[rule("isIP(self)", "must be a valid IPv4 or IPv6 address")],
+            ),
+            "nodePorts": obj(
+                "Fixed node ports for the two CAS ports. Allowed only with type NodePort; a"
+                " port left out is picked by Kubernetes.",
+                {
+                    "clientPort": port("Node port forwarded to the client port."),
+                    "enclavePort": port("Node port forwarded to the enclave port."),
+                },
+                rules=[
+                    rule(
+                        "!has(self.clientPort) || !has(self.enclavePort)"
+                        " || self.clientPort != self.enclavePort",
+                        "the client and enclave node ports must differ",
+                        field_path=".enclavePort",
+                    )
+                ],
+            ),
+            "annotations": string_map(
+                "Annotations added to the CAS Service, for instance to configure a cloud"
+                " provider's load balancer.",
+                default={},
+            ),
+        },
+        default={},
+        rules=[
+            rule(
+                "!has(self.nodePorts) || (has(self.type) && self.type == 'NodePort')",
+                "nodePorts may only be set when type is NodePort",
+                field_path=".nodePorts",
+            ),
+            rule(
+                "!has(self.loadBalancerIP) || (has(self.type) && self.type == 'LoadBalancer')",
+                "loadBalancerIP may only be set when type is LoadBalancer",
+                field_path=".loadBalancerIP",
+            ),
+            rule(
+                "!has(self.clientPort) || !has(self.enclavePort)"
+                " || self.clientPort != self.enclavePort",
+                "clientPort and enclavePort must differ",
+                field_path=".enclavePort",
+            ),
+        ],
+    )
+
+
+def persistence() -> Schema:
+    """``spec.persistence``: the volume that keeps the CAS database across pod restarts."""
+    return obj(
+        "Storage of the CAS database. Without persistence the database lives in the pod and"
+        " is lost whenever the pod is replaced.",
+        {
+            "enabled": boolean(
+                "Keep the database on a PersistentVolumeClaim created together with CAS.",
+                default=False,
+            ),
+            "mountPath": string(
+                "Absolute path in the CAS container where the database volume is mounted.",
+                default=DEFAULT_MOUNT_PATH,
+                min_length=1,
+                max_length=4096,
+                rules=[rule("self.startsWith('/')", "must be an absolute path (start with /)")],
+            ),
+            "storageClass": string(
+                "StorageClass of the claim. Unset or null uses the cluster's default class."
+                ' "-" writes an empty storageClassName, which turns dynamic provisioning off'
+                " so that the claim binds only to a PersistentVolume created beforehand.",
+                nullable=True,
+                max_length=253,
+                pattern=r"^(-|[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)$",
+            ),
+            "accessModes": array(
+                "How the volume may be mounted. CAS runs a single pod, so ReadWriteOnce is"
+                " enough; ReadWriteOncePod cannot be combined with another mode.",
+                enum("A PersistentVolume access mode.", ACCESS_MODES),
+                default=list(DEFAULT_ACCESS_MODES),
+                min_items=1,
+                max_items=len(ACCESS_MODES),
+                list_type="set",
+                rules=[
+                    rule(
+                        "!('ReadWriteOncePod' in self) || size(self) == 1",
+                        "ReadWriteOncePod cannot be combined with other access modes",
+                    )
+                ],
+            ),
+            "size": quantity(
+                "Capacity requested for the database volume, a quantity greater than zero"
+                " such as 1Gi or 500Mi.",
+                default=DEFAULT_SIZE,
+                max_length=64,
+                rules=[
+                    rule(
+                        "type(self) == int ? self > 0"
+                        " : isQuantity(self) && quantity(self).isGreaterThan(quantity('0'))",
+                        "must be a quantity greater than zero",
+                    )
+                ],
+            ),
+        },
+        default={},
+    )
+
+
+def cas_spec() -> Schema:
+    """The whole ``spec`` of a CAS."""
+    return obj(
+        "Desired state of a Configuration and Attestation Service (CAS): the service that"
+        " checks the attestation of enclaves and then gives them the configuration and"
+        " secrets their policies grant.",
+        {**common_properties("CAS"), "service": service(), "persistence": persistence()},
+        default={},
+    )

@@ -1,0 +1,135 @@
+"""Spec fields that CAS, LAS and SGXPlugin share: image, pull settings, resources, placement.
+
+The three service kinds run pods the same way, so they are configured the same way; the
+descriptions name the service so ``kubectl explain`` reads naturally for each kind.
+"""
+
+from __future__ import annotations
+
+from enclave_operator import __version__
+from enclave_operator.api.schema import (
+    DNS1123_LABEL_PATTERN,
+    DNS1123_SUBDOMAIN_PATTERN,
+    Schema,
+    array,
+    boolean,
+    enum,
+    map_of,
+    obj,
+    quantity,
+    string,
+    string_map,
+)
+
+DEFAULT_IMAGE = f"enclave-operator:{__version__}"
+"""The image of this operator release, which also carries the services it runs."""
+
+PULL_POLICIES = ("Always", "Never", "IfNotPresent")
+DEFAULT_PULL_POLICY = "Always"
+
+
+def auto_update(service: str) -> Schema:
+    """The ``autoUpdate`` switch; CAS says that it ignores it (its database needs care)."""
+    text = (
+        f"When true, the operator moves {service} to the newest release of its image as soon"
+        " as one is published, replacing the pods one at a time. Relies on the image's tags"
+        " following semantic versioning."
+    )
+    if service == "CAS":
+        text += " CAS does not support this yet and ignores the field."
+    return boolean(text, default=False)
+
+
+def image(service: str) -> Schema:
+    """The image the service's pods run."""
+    return string(
+        f"Container image that runs {service}. The default is the image of this operator"
+        " release, which contains the service.",
+        default=DEFAULT_IMAGE,
+        min_length=1,
+    )
+
+
+def image_pull_policy() -> Schema:
+    """When the kubelet pulls the image."""
+    return enum(
+        "When the kubelet fetches the image from its registry: Always (at every container"
+        " start), IfNotPresent (only if the node does not have it yet) or Never (the image must"
+        " already be on the node).",
+        PULL_POLICIES,
+        default=DEFAULT_PULL_POLICY,
+    )
+
+
+def image_pull_secrets() -> Schema:
+    """Registry credentials, as references to Secrets."""
+    secret_ref = obj(
+        "A reference to a Secret holding registry credentials.",
+        {
+            "name": string(
+                "Name of a Secret of type kubernetes.io/dockerconfigjson in the namespace"
+                " where the service runs.",
+                min_length=1,
+                max_length=253,
+                pattern=DNS1123_SUBDOMAIN_PATTERN,
+            )
+        },
+        required=["name"],
+    )
+    return array(
+        "Secrets with the credentials needed to pull the image from a private registry.",
+        secret_ref,
+    )
+
+
+def resources(service: str) -> Schema:
+    """Requests and limits for the service's containers."""
+    return obj(
+        f"Compute resources reserved for and allowed to the containers of {service}, written"
+        " as in a Pod's container resources. Empty means no requests and no limits.",
+        {
+            "limits": map_of(
+                "Upper bound per resource name (cpu, memory, sgx.intel.com/epc, ...) that a"
+                " container may use.",
+                quantity("An amount of the resource, e.g. 500m or 256Mi."),
+            ),
+            "requests": map_of(
+                "Amount per resource name that the scheduler sets aside for a container. A"
+                " resource with a limit but no request is requested at its limit.",
+                quantity("An amount of the resource, e.g. 100m or 64Mi."),
+            ),
+        },
+        default={},
+    )
+
+
+def node_selector(service: str) -> Schema:
+    """Which nodes the service's pods may run on."""
+    return string_map(
+        f"Node labels that a node must all carry for pods of {service} to be scheduled on it."
+        " Empty means any node.",
+        default={},
+    )
+
+
+def workload_namespace(service: str) -> Schema:
+    """``spec.namespace`` of the cluster-scoped kinds: where their workload runs."""
+    return string(
+        f"Namespace in which the operator creates the workload of {service} and the objects"
+        " that go with it. When unset, the operator's own namespace is used.",
+        min_length=1,
+        max_length=63,
+        pattern=DNS1123_LABEL_PATTERN,
+    )
+
+
+def common_properties(service: str) -> dict[str, Schema]:
+    """The fields shared by the three service kinds, keyed by field name."""
+    return {
+        "autoUpdate": auto_update(service),
+        "image": image(service),
+        "imagePullPolicy": image_pull_policy(),
+        "imagePullSecrets": image_pull_secrets(),
+        "resources": resources(service),
+        "nodeSelector": node_selector(service),
+    }
