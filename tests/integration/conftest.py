@@ -81,7 +81,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 
 @pytest.fixture(scope="session")
 def api_client(cluster: Cluster) -> client.ApiClient:
-    return config.new_client_from_config(cluster.kubeconfig)
+    api: client.ApiClient = config.new_client_from_config(cluster.kubeconfig)  # type: ignore[no-untyped-call]
+    return api
 
 
 @pytest.fixture(scope="session")
@@ -98,7 +99,7 @@ def namespace(api_client: client.ApiClient) -> Iterator[str]:
     """A fresh namespace with its default ServiceAccount (pods need it), deleted afterwards."""
     core = client.CoreV1Api(api_client)
     name = f"t-{uuid.uuid4().hex[:8]}"
-    core.create_namespace({"metadata": {"name": name}})
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
     deadline = time.monotonic() + 30
     while True:
         try:
