@@ -15,6 +15,7 @@ from kubernetes import client, config
 
 from enclave_operator.devcluster.binaries import ensure_built
 from enclave_operator.devcluster.cluster import DevCluster
+from tests.integration.operator_process import OperatorProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -111,3 +112,21 @@ def namespace(api_client: client.ApiClient) -> Iterator[str]:
             time.sleep(0.1)
     yield name
     core.delete_namespace(name)
+
+
+OPERATOR_NAMESPACE = "enclave-system"
+
+
+@pytest.fixture(scope="session")
+def operator(
+    cluster: Cluster, crds: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    """The operator running as its own process against the cluster, for the whole session."""
+    cluster.kubectl("create", "namespace", OPERATOR_NAMESPACE, check=False)
+    proc = OperatorProcess(
+        cluster.kubeconfig, OPERATOR_NAMESPACE, tmp_path_factory.mktemp("operator") / "log"
+    )
+    proc.start()
+    yield proc
+    proc.stop()
+    print(f"operator log tail:\n{proc.tail()}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from enclave_operator import __version__
-from enclave_operator.cli import devcluster
+from enclave_operator.cli import devcluster, operator
 
 app = typer.Typer(
     name="enclavectl",
@@ -14,6 +14,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(devcluster.app, name="dev-cluster")
+app.add_typer(operator.app, name="operator")
 
 
 @app.command()

@@ -1,0 +1,33 @@
+{{/* Labels of every object; the operator's watches select on app.kubernetes.io/part-of. */}}
+{{- define "cas.labels" -}}
+{{ include "cas.selectorLabels" . }}
+app.kubernetes.io/part-of: enclave-operator
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{/* The immutable subset used in selectors. */}}
+{{- define "cas.selectorLabels" -}}
+app.kubernetes.io/name: cas
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/* Pod-level settings shared by every chart of enclave-operator. */}}
+{{- define "cas.podSettings" -}}
+{{- with .Values.imagePullSecret }}
+imagePullSecrets:
+  - name: {{ . | quote }}
+{{- end }}
+{{- with .Values.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{/* Container-level settings shared by every chart of enclave-operator. */}}
+{{- define "cas.containerSettings" -}}
+image: {{ .Values.image | quote }}
+imagePullPolicy: {{ .Values.imagePullPolicy }}
+resources:
+  {{- toYaml (.Values.resources | default dict) | nindent 2 }}
+{{- end }}

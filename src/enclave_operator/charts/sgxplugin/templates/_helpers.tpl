@@ -1,0 +1,33 @@
+{{/* Labels of every object; the operator's watches select on app.kubernetes.io/part-of. */}}
+{{- define "sgxplugin.labels" -}}
+{{ include "sgxplugin.selectorLabels" . }}
+app.kubernetes.io/part-of: enclave-operator
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{/* The immutable subset used in selectors. */}}
+{{- define "sgxplugin.selectorLabels" -}}
+app.kubernetes.io/name: sgx-plugin
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/* Pod-level settings shared by every chart of enclave-operator. */}}
+{{- define "sgxplugin.podSettings" -}}
+{{- with .Values.imagePullSecret }}
+imagePullSecrets:
+  - name: {{ . | quote }}
+{{- end }}
+{{- with .Values.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{/* Container-level settings shared by every chart of enclave-operator. */}}
+{{- define "sgxplugin.containerSettings" -}}
+image: {{ .Values.image | quote }}
+imagePullPolicy: {{ .Values.imagePullPolicy }}
+resources:
+  {{- toYaml (.Values.resources | default dict) | nindent 2 }}
+{{- end }}

@@ -1,0 +1,33 @@
+"""`enclavectl operator run`: the operator as a local process (or a pod's entry point)."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(help="Run the operator.")
+
+
+@app.command()
+def run(
+    namespace: Annotated[
+        str | None, typer.Option(help="Watch CAS resources in this namespace only.")
+    ] = None,
+    operator_namespace: Annotated[
+        str,
+        typer.Option(
+            envvar="OPERATOR_NAMESPACE",
+            help="Namespace of the operator: LAS and SGXPlugin run here unless their spec says.",
+        ),
+    ] = "enclave-system",
+    kubeconfig: Annotated[
+        str | None, typer.Option(envvar="KUBECONFIG", help="Kubeconfig outside a cluster.")
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Reconcile CAS, LAS and SGXPlugin resources into Helm releases until stopped."""
+    from enclave_operator.controller.run import run as run_operator
+
+    run_operator(operator_namespace, namespace, kubeconfig or os.environ.get("KUBECONFIG"), verbose)

@@ -1,0 +1,95 @@
+"""Read access to kopf's indexes: what the watches have seen, without API requests.
+
+kopf fills every index from its initial listing before any handler runs, so the worker never
+mistakes "not listed yet" for "absent" (which would install a release twice).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from enclave_operator.api.kinds import CAS, LAS, SGXPLUGIN, Kind
+from enclave_operator.helm.releases import ObjectRef, Release
+from enclave_operator.kube import OWNED_KINDS
+from enclave_operator.reconcile.observe import LookupError_
+
+SERVICE_KINDS: tuple[Kind, ...] = (CAS, LAS, SGXPLUGIN)
+KIND_BY_PLURAL = {k.plural: k for k in SERVICE_KINDS}
+RELEASES_INDEX = "helm_releases"
+OWNERS_INDEX = "release_owners"
+
+
+class CRKey(NamedTuple):
+    plural: str
+    namespace: str | None
+    name: str
+
+    @property
+    def kind(self) -> Kind:
+        return KIND_BY_PLURAL[self.plural]
+
+
+def cr_index(kind: Kind) -> str:
+    return f"crs_{kind.plural}"
+
+
+def owned_index(api_version: str, kind: str) -> str:
+    return f"owned_{OWNED_KINDS[(api_version, kind)][1]}"
+
+
+@dataclass(frozen=True)
+class ReleaseEntry:
+    """A release record, or why its Secret could not be read."""
+
+    release: Release | None
+    error: str | None = None
+
+
+class Caches:
+    def __init__(self) -> None:
+        self._indexes: Mapping[str, Any] = {}
+
+    def bind(self, handler_kwargs: Mapping[str, Any]) -> None:
+        """kopf hands the indexes to handlers only; remember them for the workers."""
+        if not self._indexes:
+            self._indexes = {k: v for k, v in handler_kwargs.items() if _is_ours(k)}
+
+    @property
+    def ready(self) -> bool:
+        return bool(self._indexes)
+
+    def _first(self, index: str, key: Any) -> Any:
+        store = self._indexes[index].get(key)
+        return next(iter(store), None) if store else None
+
+    def cr(self, key: CRKey) -> Mapping[str, Any] | None:
+        body: Mapping[str, Any] | None = self._first(cr_index(key.kind), (key.namespace, key.name))
+        return body
+
+    def releases(self, namespace: str, name: str) -> tuple[list[Release], str | None]:
+        store = self._indexes[RELEASES_INDEX].get((namespace, name)) or ()
+        entries: list[ReleaseEntry] = list(store)
+        errors = [e.error for e in entries if e.error]
+        return [e.release for e in entries if e.release], (errors[0] if errors else None)
+
+    def owner_of_release(self, namespace: str, name: str) -> CRKey | None:
+        """The CR whose release this is (one owners index per CR kind)."""
+        for index in self._indexes:
+            if index.startswith(OWNERS_INDEX) and (owner := self._first(index, (namespace, name))):
+                found: CRKey = owner
+                return found
+        return None
+
+    def lookup(self, ref: ObjectRef) -> Mapping[str, Any] | None:
+        if (ref.api_version, ref.kind) not in OWNED_KINDS:
+            raise LookupError_(f"{ref.kind} is not a kind the operator watches")
+        body: Mapping[str, Any] | None = self._first(
+            owned_index(ref.api_version, ref.kind), (ref.namespace, ref.name)
+        )
+        return body
+
+
+def _is_ours(name: str) -> bool:
+    return name == RELEASES_INDEX or name.startswith(("crs_", "owned_", OWNERS_INDEX))

@@ -1,0 +1,76 @@
+"""Starting the operator: kopf for watches and caches, our workers for reconciling."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import kopf
+
+from enclave_operator.controller.caches import Caches
+from enclave_operator.controller.registry import build_registry, label_selectors
+from enclave_operator.controller.worker import Controller
+from enclave_operator.helm.runner import HelmRunner
+from enclave_operator.kube import Kube
+
+
+def helm_binary() -> Path:
+    """`helm` on PATH (the image), else the one the dev tooling built."""
+    if found := shutil.which("helm"):
+        return Path(found)
+    from enclave_operator.devcluster.binaries import toolset
+
+    return toolset().path("helm")
+
+
+async def operate(
+    operator_namespace: str,
+    namespace: str | None = None,
+    kubeconfig: str | None = None,
+    workers: int = 4,
+) -> None:
+    if kubeconfig:
+        os.environ["KUBECONFIG"] = kubeconfig  # kopf's own login reads it
+    kube = await Kube.connect(kubeconfig)
+    helm = HelmRunner(helm_binary(), kubeconfig)
+    caches = Caches()
+    controller = Controller(kube, helm, caches, operator_namespace)
+    registry = build_registry(caches, controller.queue.add, operator_namespace)
+
+    @kopf.on.login(registry=registry)
+    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+
+    settings = kopf.OperatorSettings()
+    label_selectors(settings)
+    settings.posting.enabled = False  # our Events say what happened; kopf's would be noise
+    settings.watching.server_timeout = 600
+    settings.networking.error_backoffs = [1, 2, 5, 10, 30]
+    workers_task = asyncio.create_task(controller.run(workers))
+    try:
+        await kopf.operator(
+            registry=registry,
+            settings=settings,
+            standalone=True,
+            clusterwide=namespace is None,
+            namespaces=[namespace] if namespace else [],
+        )
+    finally:
+        workers_task.cancel()
+        await kube.close()
+
+
+def run(
+    operator_namespace: str, namespace: str | None, kubeconfig: str | None, verbose: bool
+) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if not verbose:
+        logging.getLogger("kopf").setLevel(logging.WARNING)
+    asyncio.run(operate(operator_namespace, namespace, kubeconfig))

@@ -1,0 +1,190 @@
+"""One reconcile pass per key: gather → observe → decide → report → act (one action)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from enclave_operator.charts import chart_path
+from enclave_operator.charts.values import release_name, release_namespace, values_for
+from enclave_operator.controller.caches import Caches, CRKey
+from enclave_operator.controller.memory import EXPECT_TIMEOUT, Memory
+from enclave_operator.controller.queue import Backoff, WorkQueue
+from enclave_operator.helm.runner import HelmRunner
+from enclave_operator.kube import ApiException, Kube
+from enclave_operator.reconcile import actions
+from enclave_operator.reconcile.actions.context import Context
+from enclave_operator.reconcile.decide import decide
+from enclave_operator.reconcile.model import Action, ActionKind, Decision
+from enclave_operator.reconcile.observe import STALL_AFTER, Inputs, observe
+from enclave_operator.reconcile.report import desired_status, now_iso, patch_status, post_event
+
+log = logging.getLogger("enclave_operator.controller")
+GATED = (ActionKind.INSTALL, ActionKind.UPGRADE)  # repeated Helm failures back off
+
+
+class Controller:
+    def __init__(
+        self, kube: Kube, helm: HelmRunner, caches: Caches, operator_namespace: str
+    ) -> None:
+        self.kube, self.helm, self.caches = kube, helm, caches
+        self.operator_namespace = operator_namespace
+        self.queue: WorkQueue[CRKey] = WorkQueue()
+        self.backoff = Backoff()
+        self.memory: dict[CRKey, Memory] = {}
+
+    async def run(self, workers: int = 4) -> None:
+        await asyncio.gather(*(self._worker() for _ in range(workers)))
+
+    async def _worker(self) -> None:
+        while True:
+            key = await self.queue.get()
+            try:
+                await self.reconcile(key)
+            except ApiException as e:
+                delay = 1.0 if e.status in (404, 409) else self.backoff.failed(("api", key))
+                log.info("%s: API said %s; again in %.0fs", key, e.status, delay)
+                self.queue.add_after(key, delay)
+            except Exception:
+                delay = self.backoff.failed(("error", key))
+                log.exception("%s: reconcile failed; again in %.0fs", key, delay)
+                self.queue.add_after(key, delay)
+            finally:
+                self.queue.done(key)
+
+    async def reconcile(self, key: CRKey) -> None:
+        cr = self.caches.cr(key)
+        if cr is None:  # gone: forget everything about it
+            self.memory.pop(key, None)
+            self.queue.forget(key)
+            return
+        kind = key.kind
+        mem = self.memory.setdefault(key, Memory())
+        rel_ns = release_namespace(kind, cr, self.operator_namespace)
+        ctx = Context(
+            kind=kind,
+            cr=cr,
+            release_name=release_name(kind, key.name),
+            release_namespace=rel_ns,
+            values={},
+            chart=chart_path(kind),
+            helm=self.helm,
+            kube=self.kube,
+        )
+        pull_secret, notes = await self._pull_secret(cr.get("spec") or {}, rel_ns)
+        ctx = replace(ctx, values=values_for(kind, cr, pull_secret))
+        releases, release_error = self.caches.releases(rel_ns, ctx.release_name)
+        synced = mem.synced(cr, releases, self.caches.lookup)
+        obs = observe(
+            Inputs(
+                kind=kind,
+                cr=cr,
+                release_name=ctx.release_name,
+                release_namespace=rel_ns,
+                releases=releases,
+                release_error=release_error,
+                lookup=self.caches.lookup,
+                values=ctx.values,
+                chart_version=_chart_version(),
+                last_failure=mem.last_failure,
+                synced=synced,
+                notes=notes,
+                now=time.time(),
+            )
+        )
+        decision = decide(obs)
+        if synced and (rv := await self._report(ctx, decision, mem)):
+            # act on the CR as just written, or its resourceVersion check fails with 409
+            meta = {**cr["metadata"], "resourceVersion": rv}
+            ctx = replace(ctx, cr={**cr, "metadata": meta})
+        if decision.action is not None:
+            await self._act(key, ctx, decision.action, mem, synced)
+
+    async def _report(self, ctx: Context, decision: Decision, mem: Memory) -> str | None:
+        cr = ctx.cr
+        current = cr.get("status") or {}
+        status = desired_status(
+            current, decision, int(cr["metadata"].get("generation", 0)), now_iso()
+        )
+        rv = await patch_status(self.kube, ctx.kind, cr, status)
+        if rv is None:
+            return None
+        mem.expect_cr(rv)
+        before = current.get("state")
+        if before != decision.state.value:
+            unhealthy = decision.state.value == "UNHEALTHY"
+            await post_event(
+                self.kube,
+                ctx.kind,
+                cr,
+                "StateChanged",
+                f"{before or 'new'} → {decision.state.value}",
+                warning=unhealthy,
+            )
+        return rv
+
+    async def _act(
+        self, key: CRKey, ctx: Context, action: Action, mem: Memory, synced: bool
+    ) -> None:
+        if action.kind is ActionKind.WAIT:
+            # Watches bring the next event; these timers only cover a helm process that died
+            # (the release then counts as stalled) and writes whose events never arrive.
+            self.queue.add_after(key, (STALL_AFTER + 1) if synced else EXPECT_TIMEOUT + 1)
+            return
+        if action.kind in GATED and (wait := self.backoff.remaining(key)) > 0:
+            self.queue.add_after(key, wait)
+            return
+        target = action.target
+        rv = ""
+        if target is not None:
+            body = self.caches.lookup(target)
+            rv = str(body["metadata"]["resourceVersion"]) if body else ""
+        log.info("%s: %s (%s)", key, action.kind.name, action.reason)
+        outcome = await actions.run(action.kind, ctx, target, rv)
+        if outcome.helm_error is not None:
+            mem.last_failure = outcome.helm_error
+            delay = self.backoff.failed(key)
+            self.queue.add_after(key, delay)
+            log.warning("%s: %s; next attempt in %.0fs", key, outcome.message, delay)
+        elif action.kind in GATED:
+            mem.last_failure = None
+            self.backoff.succeeded(key)
+        mem.expect(outcome, target, ctx.cr_path)
+        reason = "".join(p.capitalize() for p in action.kind.name.split("_"))
+        await post_event(
+            self.kube, ctx.kind, ctx.cr, reason, outcome.message, warning=not outcome.ok
+        )
+
+    async def _pull_secret(
+        self, spec: Mapping[str, Any], namespace: str
+    ) -> tuple[str | None, tuple[str, ...]]:
+        """The first imagePullSecret that exists with the docker-config type; notes for others."""
+        chosen, ignored = None, []
+        for entry in spec.get("imagePullSecrets") or []:
+            name = entry.get("name", "")
+            if chosen is not None:
+                ignored.append(f"{name} (only the first valid one is used)")
+                continue
+            try:
+                secret = await self.kube.get(f"/api/v1/namespaces/{namespace}/secrets/{name}")
+            except ApiException as e:
+                ignored.append(f"{name} ({'not found' if e.status == 404 else e.reason})")
+                continue
+            if secret.get("type") == "kubernetes.io/dockerconfigjson":
+                chosen = name
+            else:
+                ignored.append(f"{name} (type {secret.get('type')}, not dockerconfigjson)")
+        notes = [f"imagePullSecrets ignored: {', '.join(ignored)}"] if ignored else []
+        if spec.get("autoUpdate"):
+            notes.append("autoUpdate is recorded; automatic image updates are not performed yet")
+        return chosen, tuple(notes)
+
+
+def _chart_version() -> str:
+    from enclave_operator import __version__
+
+    return __version__

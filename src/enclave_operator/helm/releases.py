@@ -1,0 +1,145 @@
+"""Helm's release records, decoded from the Secrets Helm stores them in.
+
+Reading a release's state this way costs no `helm` process and no API request: the Secrets come
+from a watch. `helm` runs only to install, upgrade and uninstall.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import yaml
+
+SECRET_TYPE = "helm.sh/release.v1"
+SECRET_LABEL_SELECTOR = "owner=helm"
+
+
+class ReleaseStatus(StrEnum):
+    UNKNOWN = "unknown"
+    DEPLOYED = "deployed"
+    UNINSTALLED = "uninstalled"
+    SUPERSEDED = "superseded"
+    FAILED = "failed"
+    UNINSTALLING = "uninstalling"
+    PENDING_INSTALL = "pending-install"
+    PENDING_UPGRADE = "pending-upgrade"
+    PENDING_ROLLBACK = "pending-rollback"
+
+    @property
+    def steady(self) -> bool:
+        """False while Helm is in the middle of changing the release."""
+        return self not in _TRANSITIONAL
+
+
+_TRANSITIONAL = {
+    ReleaseStatus.UNINSTALLING,
+    ReleaseStatus.PENDING_INSTALL,
+    ReleaseStatus.PENDING_UPGRADE,
+    ReleaseStatus.PENDING_ROLLBACK,
+}
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    """One object of a release's manifest."""
+
+    api_version: str
+    kind: str
+    namespace: str | None
+    name: str
+
+    @property
+    def description(self) -> str:
+        """Unique per CR: the prefix of the object's conditions in the CR's status."""
+        return f"{self.kind}/{self.name}"
+
+
+@dataclass(frozen=True)
+class Release:
+    name: str
+    namespace: str
+    revision: int
+    status: ReleaseStatus
+    description: str
+    manifest: str
+    chart_version: str
+    values: Mapping[str, Any] = field(default_factory=dict)  # the values it was given
+    modified_at: float | None = None  # unix time of Helm's last write to the record
+
+    def objects(self, default_namespace: str) -> list[ObjectRef]:
+        return manifest_objects(self.manifest, default_namespace)
+
+
+class ReleaseDecodeError(ValueError):
+    """A Secret labelled as a Helm release whose payload cannot be read."""
+
+
+def decode_payload(data: str) -> dict[str, Any]:
+    """The JSON in a release Secret's `data.release`: base64 (the Secret's) of base64 of gzip."""
+    try:
+        raw = base64.b64decode(base64.b64decode(data))
+        if raw[:2] == b"\x1f\x8b":
+            raw = gzip.decompress(raw)
+        payload = json.loads(raw)
+    except (ValueError, OSError) as e:
+        raise ReleaseDecodeError(f"unreadable Helm release payload: {e}") from e
+    if not isinstance(payload, dict):
+        raise ReleaseDecodeError("Helm release payload is not an object")
+    return payload
+
+
+def from_secret(secret: Mapping[str, Any]) -> Release:
+    payload = decode_payload(secret["data"]["release"])
+    labels = secret["metadata"].get("labels") or {}
+    info = payload.get("info") or {}
+    chart_meta = (payload.get("chart") or {}).get("metadata") or {}
+    try:
+        status = ReleaseStatus(info.get("status", "unknown"))
+    except ValueError:
+        status = ReleaseStatus.UNKNOWN
+    return Release(
+        name=payload["name"],
+        namespace=payload.get("namespace") or secret["metadata"]["namespace"],
+        revision=int(payload.get("version", 0)),
+        status=status,
+        description=str(info.get("description", "")),
+        manifest=str(payload.get("manifest", "")),
+        chart_version=str(chart_meta.get("version", "")),
+        values=payload.get("config") or {},
+        modified_at=_unix(labels.get("modifiedAt")),
+    )
+
+
+def _unix(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def latest(releases: Iterable[Release]) -> Release | None:
+    """The release Helm considers current: the highest revision."""
+    return max(releases, key=lambda r: r.revision, default=None)
+
+
+def manifest_objects(manifest: str, default_namespace: str) -> list[ObjectRef]:
+    refs = []
+    for doc in yaml.safe_load_all(manifest):
+        if not isinstance(doc, dict) or "kind" not in doc:
+            continue
+        meta = doc.get("metadata") or {}
+        refs.append(
+            ObjectRef(
+                api_version=doc["apiVersion"],
+                kind=doc["kind"],
+                namespace=meta.get("namespace") or default_namespace,
+                name=meta["name"],
+            )
+        )
+    return refs

@@ -1,0 +1,1 @@
+"""Reconciling CAS, LAS and SGXPlugin: observe → decide → act → report."""

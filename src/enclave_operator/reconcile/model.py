@@ -1,0 +1,107 @@
+"""Plain data passed between observe, decide, act and report; no I/O here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum, StrEnum
+
+from enclave_operator.helm.releases import ObjectRef, Release
+
+
+class Status(StrEnum):
+    TRUE = "True"
+    FALSE = "False"
+    UNKNOWN = "Unknown"
+
+    @classmethod
+    def of(cls, value: bool | None) -> Status:
+        return cls.UNKNOWN if value is None else cls.TRUE if value else cls.FALSE
+
+
+class State(StrEnum):
+    HEALTHY = "HEALTHY"
+    PENDING = "PENDING"
+    UNHEALTHY = "UNHEALTHY"
+
+
+class ActionKind(IntEnum):
+    """The repairs of the spec's condition table; the value is the priority (1 = first)."""
+
+    UNINSTALL_DELETED = 1
+    REMOVE_FINALIZER = 2
+    ADD_FINALIZER = 3
+    REMOVE_OWNERS = 4
+    SET_OWNER = 5
+    INSTALL = 6
+    WAIT = 7
+    UNINSTALL_FAILED = 8
+    UPGRADE = 9
+
+
+@dataclass(frozen=True)
+class Action:
+    kind: ActionKind
+    reason: str
+    target: ObjectRef | None = None
+
+
+@dataclass(frozen=True)
+class Condition:
+    type: str
+    status: Status
+    reason: str
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class OwnerRef:
+    api_version: str
+    kind: str
+    name: str
+    uid: str
+    controller: bool = False
+
+
+@dataclass(frozen=True)
+class ObservedObject:
+    """One object of the release's manifest as the cluster has it."""
+
+    ref: ObjectRef
+    error: str | None = None  # reading it failed with something other than not-found
+    present: bool = False
+    deleting: bool = False
+    owners: tuple[OwnerRef, ...] = ()
+    healthy: bool | None = None  # None: not determinable yet (e.g. a rollout in progress)
+    health_message: str = ""
+    contradictions: tuple[str, ...] = ()  # attributes that contradict the CR's spec
+
+
+@dataclass(frozen=True)
+class ObservedRelease:
+    name: str
+    namespace: str
+    record: Release | None = None  # the latest revision; None when there is none
+    error: str | None = None  # reading the records failed
+    stalled: bool = False  # pending for too long: the helm process that began it is gone
+    outdated: bool = False  # its values or chart differ from what the CR asks for now
+    last_failure: str | None = None  # Helm's error text from this operator's last attempt
+
+
+@dataclass(frozen=True)
+class Observation:
+    uid: str
+    generation: int
+    deleting: bool
+    has_finalizer: bool
+    release: ObservedRelease
+    objects: tuple[ObservedObject, ...] = ()
+    objects_error: str | None = None  # the owned objects could not be listed at all
+    synced: bool = True  # the caches already show the effect of this operator's last write
+    notes: tuple[str, ...] = ()  # facts worth a word in IsHealthy's message
+
+
+@dataclass(frozen=True)
+class Decision:
+    conditions: tuple[Condition, ...]
+    state: State
+    action: Action | None

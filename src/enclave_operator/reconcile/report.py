@@ -1,0 +1,94 @@
+"""The CR's status from a decision, written only when it changed, and Events for people."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from enclave_operator.api.kinds import Kind
+from enclave_operator.kube import Kube
+from enclave_operator.reconcile.model import Condition, Decision
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def merge_conditions(
+    old: Sequence[Mapping[str, Any]], new: Sequence[Condition], generation: int, now: str
+) -> list[dict[str, Any]]:
+    """lastTransitionTime moves only when a condition's status changes."""
+    previous = {c.get("type"): c for c in old}
+    merged = []
+    for c in new:
+        before = previous.get(c.type)
+        same = before is not None and before.get("status") == c.status.value
+        merged.append(
+            {
+                "type": c.type,
+                "status": c.status.value,
+                "reason": c.reason,
+                "message": c.message,
+                "lastTransitionTime": before.get("lastTransitionTime", now)
+                if same and before
+                else now,
+                "observedGeneration": generation,
+            }
+        )
+    return merged
+
+
+def desired_status(
+    current: Mapping[str, Any], decision: Decision, generation: int, now: str
+) -> dict[str, Any]:
+    """The status to write: the operator's fields replaced, any others (metrics) kept."""
+    status = dict(current)
+    status["state"] = decision.state.value
+    status["observedGeneration"] = generation
+    status["conditions"] = merge_conditions(
+        current.get("conditions") or [], decision.conditions, generation, now
+    )
+    return status
+
+
+async def patch_status(
+    kube: Kube, kind: Kind, cr: Mapping[str, Any], status: dict[str, Any]
+) -> str | None:
+    """Write the status if it differs from the CR's; returns the new resourceVersion if written."""
+    if status == (cr.get("status") or {}):
+        return None
+    meta = cr["metadata"]
+    path = kube.custom_path(kind, meta.get("namespace"), meta["name"]) + "/status"
+    # A merge patch replaces lists whole, so conditions that no longer apply disappear.
+    patched = await kube.merge_patch(path, {"status": status})
+    return str(patched["metadata"]["resourceVersion"])
+
+
+async def post_event(
+    kube: Kube, kind: Kind, cr: Mapping[str, Any], reason: str, message: str, warning: bool = False
+) -> None:
+    meta = cr["metadata"]
+    namespace = meta.get("namespace") or "default"
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    event = {
+        "metadata": {"generateName": f"{meta['name']}.", "namespace": namespace},
+        "involvedObject": {
+            "apiVersion": kind.api_version,
+            "kind": kind.kind,
+            "name": meta["name"],
+            "namespace": meta.get("namespace"),
+            "uid": meta["uid"],
+            "resourceVersion": meta.get("resourceVersion"),
+        },
+        "reason": reason,
+        "message": message[:1024],
+        "type": "Warning" if warning else "Normal",
+        "source": {"component": "enclave-operator"},
+        "reportingComponent": "enclave-operator",
+        "reportingInstance": "enclave-operator",
+        "firstTimestamp": now[:19] + "Z",
+        "lastTimestamp": now[:19] + "Z",
+        "count": 1,
+    }
+    await kube.create(f"/api/v1/namespaces/{namespace}/events", event)
