@@ -99,6 +99,9 @@ class DevCluster:
         """Stop every process and remove the directory; False if there was nothing to stop."""
         state = self.state() if self.directory.exists() else None
         volumes = provisioned_volumes(self.kubeconfig) if state is not None else []
+        for pidfile in self.directory.glob("*.pid"):  # processes attached to the cluster
+            processes.stop(int(pidfile.read_text().strip() or 0))
+            say(f"stopped {pidfile.stem}")
         if state is not None:
             for comp in reversed(state.components):
                 processes.stop(comp.pid, comp.binary)
