@@ -1,0 +1,104 @@
+"""Status bookkeeping and the operator's memory of its own writes."""
+
+from __future__ import annotations
+
+import asyncio
+
+from enclave_operator.controller.memory import Memory
+from enclave_operator.controller.queue import Backoff, WorkQueue
+from enclave_operator.helm.releases import ObjectRef, Release, ReleaseStatus
+from enclave_operator.reconcile.actions.context import Outcome
+from enclave_operator.reconcile.model import Condition, Decision, State, Status
+from enclave_operator.reconcile.report import desired_status, merge_conditions
+
+T0, T1 = "2026-01-01T00:00:00Z", "2026-01-01T00:05:00Z"
+
+
+def test_transition_time_moves_only_when_status_changes():
+    old = [
+        {"type": "A", "status": "True", "reason": "x", "lastTransitionTime": T0},
+        {"type": "B", "status": "True", "reason": "x", "lastTransitionTime": T0},
+    ]
+    new = [
+        Condition("A", Status.TRUE, "other reason", "new message"),
+        Condition("B", Status.FALSE, "x"),
+        Condition("C", Status.UNKNOWN, "x"),
+    ]
+    merged = {c["type"]: c for c in merge_conditions(old, new, 7, T1)}
+    assert merged["A"]["lastTransitionTime"] == T0
+    assert merged["A"]["reason"] == "other reason"
+    assert merged["B"]["lastTransitionTime"] == T1
+    assert merged["C"]["lastTransitionTime"] == T1
+    assert {c["observedGeneration"] for c in merged.values()} == {7}
+
+
+def test_desired_status_keeps_other_fields_and_drops_stale_conditions():
+    current = {"version": "1.2", "conditions": [{"type": "Gone", "status": "True"}]}
+    decision = Decision((Condition("A", Status.TRUE, "x"),), State.HEALTHY, None)
+    status = desired_status(current, decision, 3, T1)
+    assert status["version"] == "1.2"
+    assert status["state"] == "HEALTHY"
+    assert [c["type"] for c in status["conditions"]] == ["A"]
+    again = desired_status(status, decision, 3, "2030-01-01T00:00:00Z")
+    assert again == status, "an unchanged decision must produce an identical status (no write)"
+
+
+def _cr(rv: str) -> dict:
+    return {"metadata": {"resourceVersion": rv}}
+
+
+def _release(revision: int, status: ReleaseStatus) -> Release:
+    return Release("r", "ns", revision, status, "", "", "0.1.0")
+
+
+def test_memory_waits_for_the_cache_to_show_our_writes():
+    ref = ObjectRef("apps/v1", "DaemonSet", "ns", "d")
+    mem = Memory()
+    mem.expect(Outcome(True, "", expect_versions={"/cr": "10", "/ds": "20"}), ref, "/cr")
+    cached = {ref: _cr("19")}
+    assert not mem.synced(_cr("9"), [], cached.get)
+    assert not mem.synced(_cr("10"), [], cached.get)
+    cached[ref] = _cr("21")
+    assert mem.synced(_cr("11"), [], cached.get)
+
+    mem.expect(Outcome(True, "", expect_release=(2, "deployed")), None, "/cr")
+    assert not mem.synced(_cr("11"), [_release(1, ReleaseStatus.DEPLOYED)], cached.get)
+    assert not mem.synced(_cr("11"), [_release(2, ReleaseStatus.PENDING_UPGRADE)], cached.get)
+    assert mem.synced(_cr("11"), [_release(2, ReleaseStatus.DEPLOYED)], cached.get)
+
+    mem.expect(Outcome(True, "", expect_release_gone=True), None, "/cr")
+    assert not mem.synced(_cr("11"), [_release(2, ReleaseStatus.DEPLOYED)], cached.get)
+    assert mem.synced(_cr("11"), [], cached.get)
+
+
+def test_memory_gives_up_waiting_after_the_timeout():
+    mem = Memory()
+    mem.expect_cr("100")
+    mem.since -= 3600
+    assert mem.synced(_cr("1"), [], lambda ref: None)
+
+
+def test_work_queue_processes_a_key_once_at_a_time_and_again_if_dirtied():
+    async def scenario() -> list[str]:
+        q: WorkQueue[str] = WorkQueue()
+        q.add("a")
+        q.add("a")
+        q.add("b")
+        first = await q.get()
+        q.add(first)  # changed while being processed
+        second = await q.get()
+        q.done(first)
+        third = await q.get()
+        q.done(second)
+        q.done(third)
+        return [first, second, third, str(len(q))]
+
+    assert asyncio.run(scenario()) == ["a", "b", "a", "0"]
+
+
+def test_backoff_doubles_and_resets():
+    b = Backoff(base=1, cap=5)
+    assert [b.failed("k") for _ in range(5)] == [1, 2, 4, 5, 5]
+    assert b.remaining("k") > 4
+    b.succeeded("k")
+    assert b.remaining("k") == 0
