@@ -43,7 +43,7 @@ def test_desired_status_keeps_other_fields_and_drops_stale_conditions():
     assert again == status, "an unchanged decision must produce an identical status (no write)"
 
 
-def _cr(rv: str) -> dict:
+def _cr(rv: str) -> dict[str, dict[str, str]]:
     return {"metadata": {"resourceVersion": rv}}
 
 
