@@ -26,7 +26,7 @@ done
 if [ -s "$dir/operator.pid" ] && kill -0 "$(cat "$dir/operator.pid")" 2>/dev/null; then
   echo "operator already running (pid $(cat "$dir/operator.pid"))"
 else
-  OPERATOR_NAMESPACE=$operator_ns nohup $ctl operator run >"$dir/logs/operator.log" 2>&1 &
+  KUBECONFIG=$dir/operator.kubeconfig OPERATOR_NAMESPACE=$operator_ns nohup $ctl operator run >"$dir/logs/operator.log" 2>&1 &
   echo $! >"$dir/operator.pid"
   echo "operator started (pid $!, log $dir/logs/operator.log)"
 fi

@@ -83,6 +83,18 @@ class ControlPlane:
         write_kubeconfig(path, self.server, self.ca.pair.cert, pair)
         return path
 
+    def _audit_policy(self) -> Path:
+        """Who asked for what, without bodies: enough to count a client's requests by verb."""
+        path = self.dir / "audit-policy.yaml"
+        policy = {
+            "apiVersion": "audit.k8s.io/v1",
+            "kind": "Policy",
+            "omitStages": ["RequestReceived"],
+            "rules": [{"level": "Metadata"}],
+        }
+        path.write_text(yaml.safe_dump(policy))
+        return path
+
     def specs(self) -> list[Spec]:
         p, d, bin_ = self.ports, self.dir, self.tools.path
         serving = self.ca.issue(
@@ -102,6 +114,8 @@ class ControlPlane:
         kcm = self._kubeconfig("controller-manager", "system:kube-controller-manager")
         sched = self._kubeconfig("scheduler", "system:kube-scheduler")
         kwok = self._kubeconfig("kwok", "kwok-controller", org="system:masters")
+        # the operator's own identity, so that audit logs and metrics can tell its requests apart
+        self._kubeconfig("operator", "enclave-operator", org="system:masters")
         del admin
         peer = f"http://127.0.0.1:{p['peer']}"
         etcd = f"http://127.0.0.1:{p['etcd']}"
@@ -143,6 +157,10 @@ class ControlPlane:
                     "--endpoint-reconciler-type=none",
                     "--profiling=false",
                     "--v=0",
+                    f"--audit-policy-file={self._audit_policy()}",
+                    f"--audit-log-path={self.logs / 'audit.log'}",
+                    "--audit-log-maxsize=100",
+                    "--audit-log-maxbackup=1",
                 ],
                 f"{self.server}/readyz",
             ),

@@ -1,0 +1,184 @@
+"""benchmarks/reconcile: how fast the operator makes a CR HEALTHY, against a bare
+`helm install --wait` of the same chart and values in the same run, and what an idle CR costs
+in API requests (from kube-apiserver's audit log, by the operator's own user).
+
+    .venv/bin/python -m benchmarks.reconcile [--rounds 5] [--idle-seconds 300]
+
+Runs on its own dev cluster; prints ratios, not absolute times alone (these machines are noisy).
+"""
+
+from __future__ import annotations
+
+import argparse
+import calendar
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from enclave_operator.api.kinds import LAS
+from enclave_operator.charts import chart_path
+from enclave_operator.charts.values import values_for
+from enclave_operator.devcluster.binaries import toolset
+from enclave_operator.devcluster.cluster import DevCluster
+
+ROOT = Path(__file__).resolve().parents[1]
+OPERATOR_USER = "enclave-operator"
+WRITES = {"create", "update", "patch", "delete", "deletecollection"}
+
+
+class Bench:
+    def __init__(self, cluster: DevCluster) -> None:
+        self.cluster = cluster
+        self.env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
+        self.bin = toolset().directory
+
+    def run(self, tool: str, *args: str, input: str | None = None) -> str:
+        out = subprocess.run(
+            [str(self.bin / tool), *args],
+            env=self.env,
+            input=input,
+            text=True,
+            capture_output=True,
+            check=False,
+            timeout=300,
+        )
+        if out.returncode:
+            raise RuntimeError(f"{tool} {' '.join(args)}: {out.stderr}")
+        return out.stdout
+
+    def las(self, name: str, namespace: str, port: int) -> dict[str, Any]:
+        return {
+            "apiVersion": LAS.api_version,
+            "kind": LAS.kind,
+            "metadata": {"name": name},
+            "spec": {"namespace": namespace, "hostPort": port},
+        }
+
+    def helm_round(self, i: int) -> float:
+        ns = f"bench-helm-{i}"
+        self.run("kubectl", "create", "namespace", ns)
+        values = values_for(LAS, self.las("x", ns, 30000 + i), None)
+        t0 = time.perf_counter()
+        self.run(
+            "helm",
+            "install",
+            f"las-x{i}",
+            str(chart_path(LAS)),
+            "-n",
+            ns,
+            "--wait",
+            "--timeout",
+            "120s",
+            "--values",
+            "-",
+            input=json.dumps(values),
+        )
+        took = time.perf_counter() - t0
+        self.run("helm", "uninstall", f"las-x{i}", "-n", ns, "--wait")
+        self.run("kubectl", "delete", "namespace", ns, "--wait=false")
+        return took
+
+    def operator_round(self, i: int) -> float:
+        ns = f"bench-op-{i}"
+        self.run("kubectl", "create", "namespace", ns)
+        manifest = yaml.safe_dump(self.las(f"op{i}", ns, 31000 + i))
+        t0 = time.perf_counter()
+        self.run("kubectl", "create", "-f", "-", input=manifest)
+        self.run(
+            "kubectl",
+            "wait",
+            f"las/op{i}",
+            "--for=jsonpath={.status.state}=HEALTHY",
+            "--timeout=120s",
+        )
+        took = time.perf_counter() - t0
+        self.run("kubectl", "delete", f"las/op{i}", "--timeout=120s")
+        self.run("kubectl", "delete", "namespace", ns, "--wait=false")
+        return took
+
+    def audit_counts(self, since: float, until: float) -> Counter[str]:
+        counts: Counter[str] = Counter()
+        log = self.cluster.directory / "logs" / "audit.log"
+        for line in log.read_text().splitlines():
+            event = json.loads(line)
+            if event.get("user", {}).get("username") != OPERATOR_USER:
+                continue
+            stamp = event["requestReceivedTimestamp"]
+            at = calendar.timegm(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S"))
+            if since <= at <= until:
+                counts[event["verb"]] += 1
+        return counts
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--idle-seconds", type=float, default=300)
+    args = parser.parse_args()
+    cluster = DevCluster(Path(tempfile.mkdtemp(prefix="enclave-bench-")) / "cluster")
+    cluster.up(nodes=3, say=lambda m: None)
+    operator = None
+    try:
+        bench = Bench(cluster)
+        bench.run("kubectl", "apply", "--server-side", "-f", str(ROOT / "config" / "crd"))
+        bench.run(
+            "kubectl", "wait", "--for=condition=Established", "-f", str(ROOT / "config" / "crd")
+        )
+        bench.run("kubectl", "create", "namespace", "enclave-system")
+        env = {
+            **os.environ,
+            "KUBECONFIG": str(cluster.directory / "operator.kubeconfig"),
+            "OPERATOR_NAMESPACE": "enclave-system",
+        }
+        log = (cluster.directory / "logs" / "operator.log").open("wb")
+        operator = subprocess.Popen(
+            [sys.executable, "-m", "enclave_operator.cli", "operator", "run"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        time.sleep(3)
+        helm_times, op_times = [], []
+        for i in range(args.rounds):  # alternate, so drift in machine load hits both alike
+            helm_times.append(bench.helm_round(i))
+            op_times.append(bench.operator_round(i))
+        h, o = statistics.median(helm_times), statistics.median(op_times)
+        print(f"helm install --wait (median of {args.rounds}): {h:.2f}s")
+        print(f"operator CR → HEALTHY (median of {args.rounds}): {o:.2f}s")
+        print(f"ratio operator / helm: {o / h:.2f}  (goal ≤ 1.15)")
+
+        manifest = yaml.safe_dump(bench.las("idle", "enclave-system", 32000))
+        bench.run("kubectl", "create", "-f", "-", input=manifest)
+        bench.run(
+            "kubectl",
+            "wait",
+            "las/idle",
+            "--for=jsonpath={.status.state}=HEALTHY",
+            "--timeout=120s",
+        )
+        time.sleep(5)  # let the last status write and events settle
+        since = time.time()
+        time.sleep(args.idle_seconds)
+        counts = bench.audit_counts(since, time.time())
+        writes = sum(n for verb, n in counts.items() if verb in WRITES)
+        print(f"idle CR for {args.idle_seconds:.0f}s, operator requests by verb: {dict(counts)}")
+        print(f"writes: {writes} (goal 0), lists: {counts['list']} (goal 0)")
+    finally:
+        if operator is not None:
+            operator.terminate()
+            operator.wait(timeout=30)
+        cluster.down(say=lambda m: None)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
