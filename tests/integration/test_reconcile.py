@@ -294,3 +294,50 @@ def test_kill_9_during_install_then_restart(crs, operator, api_client, namespace
         assert owner_uids(sets[0]) == [cr["metadata"]["uid"]]
     finally:
         crs.delete(LAS, name)
+
+
+def test_missing_namespace_is_reported_and_retried_with_backoff(crs, cluster, namespace):
+    name, target = unique("las"), unique("absent")
+    crs.create(LAS, name, {**las_spec(namespace), "namespace": target})
+    try:
+        cr = crs.wait_state(LAS, name, "UNHEALTHY")
+        failed = condition(cr, "ReleaseFailed")
+        assert failed["status"] == "True"
+        assert f'namespaces "{target}" not found' in failed["message"]
+        cluster.kubectl("create", "namespace", target)
+        crs.wait_state(LAS, name, "HEALTHY", timeout=120)
+    finally:
+        crs.delete(LAS, name)
+        crs.wait_gone(LAS, name)
+        cluster.kubectl("delete", "namespace", target, "--wait=false", check=False)
+
+
+def test_only_the_first_valid_pull_secret_is_used(crs, api_client, namespace):
+    core = client.CoreV1Api(api_client)
+    core.create_namespaced_secret(namespace, {"metadata": {"name": "opaque"}, "type": "Opaque"})
+    for name in ("registry", "registry2"):
+        core.create_namespaced_secret(
+            namespace,
+            {
+                "metadata": {"name": name},
+                "type": "kubernetes.io/dockerconfigjson",
+                "stringData": {".dockerconfigjson": '{"auths": {}}'},
+            },
+        )
+    spec = {
+        "imagePullSecrets": [
+            {"name": "missing"},
+            {"name": "opaque"},
+            {"name": "registry"},
+            {"name": "registry2"},
+        ],
+        "autoUpdate": False,
+    }
+    crs.create(CAS, "cas", spec, namespace)
+    cr = crs.wait_state(CAS, "cas", "HEALTHY", namespace)
+    deployment = client.AppsV1Api(api_client).read_namespaced_deployment("cas-cas", namespace)
+    assert [s.name for s in deployment.spec.template.spec.image_pull_secrets] == ["registry"]
+    message = condition(cr, "IsHealthy")["message"]
+    assert "missing (not found)" in message
+    assert "opaque (type Opaque" in message
+    assert "registry2 (only the first valid one is used)" in message
