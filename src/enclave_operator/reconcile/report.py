@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from enclave_operator.api.kinds import Kind
-from enclave_operator.kube import Kube
+from enclave_operator.kube import ApiException, Kube
 from enclave_operator.reconcile.model import Condition, Decision
+
+log = logging.getLogger("enclave_operator.report")
 
 
 def now_iso() -> str:
@@ -67,6 +70,17 @@ async def patch_status(
 
 async def post_event(
     kube: Kube, kind: Kind, cr: Mapping[str, Any], reason: str, message: str, warning: bool = False
+) -> None:
+    """Best effort: an Event that cannot be written (say, a namespace being deleted) is logged,
+    never allowed to fail the reconcile that already did its work."""
+    try:
+        await _create_event(kube, kind, cr, reason, message, warning)
+    except ApiException as e:
+        log.info("event %s for %s not written: %s", reason, cr["metadata"]["name"], e.reason)
+
+
+async def _create_event(
+    kube: Kube, kind: Kind, cr: Mapping[str, Any], reason: str, message: str, warning: bool
 ) -> None:
     meta = cr["metadata"]
     namespace = meta.get("namespace") or "default"
