@@ -36,6 +36,15 @@ class Controller:
         self.queue: WorkQueue[CRKey] = WorkQueue()
         self.backoff = Backoff()
         self.memory: dict[CRKey, Memory] = {}
+        self._events: set[asyncio.Task[None]] = set()
+
+    def _event(self, ctx: Context, reason: str, message: str, warning: bool) -> None:
+        """Events go out beside the reconcile, not in its way (they are best effort anyway)."""
+        task = asyncio.create_task(
+            post_event(self.kube, ctx.kind, ctx.cr, reason, message, warning)
+        )
+        self._events.add(task)
+        task.add_done_callback(self._events.discard)
 
     async def run(self, workers: int = 4) -> None:
         await asyncio.gather(*(self._worker() for _ in range(workers)))
@@ -97,7 +106,11 @@ class Controller:
             )
         )
         decision = decide(obs)
-        if synced and (rv := await self._report(ctx, decision, mem)):
+        if (
+            synced
+            and _worth_reporting(cr, decision)
+            and (rv := await self._report(ctx, decision, mem))
+        ):
             # act on the CR as just written, or its resourceVersion check fails with 409
             meta = {**cr["metadata"], "resourceVersion": rv}
             ctx = replace(ctx, cr={**cr, "metadata": meta})
@@ -117,14 +130,8 @@ class Controller:
         before = current.get("state")
         if before != decision.state.value:
             unhealthy = decision.state.value == "UNHEALTHY"
-            await post_event(
-                self.kube,
-                ctx.kind,
-                cr,
-                "StateChanged",
-                f"{before or 'new'} → {decision.state.value}",
-                warning=unhealthy,
-            )
+            message = f"{before or 'new'} → {decision.state.value}"
+            self._event(ctx, "StateChanged", message, unhealthy)
         return rv
 
     async def _act(
@@ -155,9 +162,7 @@ class Controller:
             self.backoff.succeeded(key)
         mem.expect(outcome, target, ctx.cr_path)
         reason = "".join(p.capitalize() for p in action.kind.name.split("_"))
-        await post_event(
-            self.kube, ctx.kind, ctx.cr, reason, outcome.message, warning=not outcome.ok
-        )
+        self._event(ctx, reason, outcome.message, not outcome.ok)
 
     async def _pull_secret(
         self, spec: Mapping[str, Any], namespace: str
@@ -182,6 +187,15 @@ class Controller:
         if spec.get("autoUpdate"):
             notes.append("autoUpdate is recorded; automatic image updates are not performed yet")
         return chosen, tuple(notes)
+
+
+def _worth_reporting(cr: Mapping[str, Any], decision: Decision) -> bool:
+    """Conditions passing through on the way to the next immediate action are not worth a
+    write each: report when the state changes, or when no immediate action follows."""
+    action = decision.action
+    if action is None or action.kind is ActionKind.WAIT:
+        return True
+    return bool((cr.get("status") or {}).get("state") != decision.state.value)
 
 
 def _chart_version() -> str:
