@@ -113,8 +113,8 @@ CASES = [
     ("ds generation", ds(observed=1), None, "generation 2"),
     ("ds updating", ds(updated=2), None, "2 of 3 nodes updated"),
     ("ds on delete ignores updates", ds(updated=0, strategy="OnDelete"), True, "3 of 3"),
-    ("ds unavailable", ds(available=1), None, "1 of 3 nodes"),
-    ("ds unavailable on delete", ds(available=1, strategy="OnDelete"), None, "1 of 3"),
+    ("ds rolled out, pods down: the alert says", ds(available=1), True, "1 of 3 nodes"),
+    ("ds unavailable on delete", ds(available=1, strategy="OnDelete"), True, "1 of 3"),
     # Service
     ("svc cluster ip", obj("Service", {"type": "ClusterIP"}, generation=None), True, "exists"),
     ("svc lb no address", obj("Service", LB, {"loadBalancer": {}}), True, "no external address"),

@@ -11,14 +11,19 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from enclave_operator.api.kinds import CAS, LAS, SGXPLUGIN, Kind
+from enclave_operator.figures.cluster import NodeView, PodView
 from enclave_operator.helm.releases import ObjectRef, Release
 from enclave_operator.kube import OWNED_KINDS
 from enclave_operator.reconcile.observe import LookupError_
 
 SERVICE_KINDS: tuple[Kind, ...] = (CAS, LAS, SGXPLUGIN)
+ALL = "all"  # the one key of indexes that hold a whole collection
 KIND_BY_PLURAL = {k.plural: k for k in SERVICE_KINDS}
 RELEASES_INDEX = "helm_releases"
 OWNERS_INDEX = "release_owners"
+NODES_INDEX = "nodes"
+DAEMON_PODS_INDEX = "daemon_pods"  # pods of our releases, by (namespace, release)
+SGX_PODS_INDEX = "sgx_pods"  # pods that request an SGX resource
 
 
 class CRKey(NamedTuple):
@@ -82,6 +87,19 @@ class Caches:
                 return found
         return None
 
+    def keys(self, kind: Kind) -> list[CRKey]:
+        index = self._indexes.get(cr_index(kind)) or {}
+        return [CRKey(kind.plural, ns, name) for ns, name in index]
+
+    def nodes(self) -> list[NodeView]:
+        return list(self._indexes[NODES_INDEX].get(ALL) or ())
+
+    def release_pods(self, namespace: str, release: str) -> list[PodView]:
+        return list(self._indexes[DAEMON_PODS_INDEX].get((namespace, release)) or ())
+
+    def sgx_pods(self) -> list[PodView]:
+        return list(self._indexes[SGX_PODS_INDEX].get(ALL) or ())
+
     def lookup(self, ref: ObjectRef) -> Mapping[str, Any] | None:
         if (ref.api_version, ref.kind) not in OWNED_KINDS:
             raise LookupError_(f"{ref.kind} is not a kind the operator watches")
@@ -92,4 +110,6 @@ class Caches:
 
 
 def _is_ours(name: str) -> bool:
-    return name == RELEASES_INDEX or name.startswith(("crs_", "owned_", OWNERS_INDEX))
+    return name in (RELEASES_INDEX, NODES_INDEX, DAEMON_PODS_INDEX, SGX_PODS_INDEX) or (
+        name.startswith(("crs_", "owned_", OWNERS_INDEX))
+    )

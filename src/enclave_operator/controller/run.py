@@ -17,6 +17,8 @@ from enclave_operator.controller.worker import Controller
 from enclave_operator.helm.runner import HelmRunner
 from enclave_operator.kube import Kube
 
+FIGURES_DEBOUNCE = 0.5  # seconds: node and pod bursts are folded into one recomputation
+
 
 def helm_binary() -> Path:
     """`helm` on PATH (the image), else the one the dev tooling built."""
@@ -39,7 +41,12 @@ async def operate(
     helm = HelmRunner(helm_binary(), kubeconfig)
     caches = Caches()
     controller = Controller(kube, helm, caches, operator_namespace)
-    registry = build_registry(caches, controller.queue.add, operator_namespace)
+    registry = build_registry(
+        caches,
+        controller.queue.add,
+        operator_namespace,
+        enqueue_soon=lambda key: controller.queue.add_after(key, FIGURES_DEBOUNCE),
+    )
 
     @kopf.on.login(registry=registry)
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:

@@ -9,11 +9,13 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+from enclave_operator.api.kinds import CAS, LAS
 from enclave_operator.charts import chart_path
 from enclave_operator.charts.values import release_name, release_namespace, values_for
 from enclave_operator.controller.caches import Caches, CRKey
 from enclave_operator.controller.memory import EXPECT_TIMEOUT, Memory
 from enclave_operator.controller.queue import Backoff, WorkQueue
+from enclave_operator.figures.compute import Figures, cas_figures, las_figures, sgx_figures
 from enclave_operator.helm.runner import HelmRunner
 from enclave_operator.kube import ApiException, Kube
 from enclave_operator.reconcile import actions
@@ -87,6 +89,8 @@ class Controller:
         pull_secret, notes = await self._pull_secret(cr.get("spec") or {}, rel_ns)
         ctx = replace(ctx, values=values_for(kind, cr, pull_secret))
         releases, release_error = self.caches.releases(rel_ns, ctx.release_name)
+        now = time.time()
+        figures = self._figures(key, cr.get("spec") or {}, rel_ns, ctx.release_name, now)
         synced = mem.synced(cr, releases, self.caches.lookup)
         obs = observe(
             Inputs(
@@ -102,14 +106,16 @@ class Controller:
                 last_failure=mem.last_failure,
                 synced=synced,
                 notes=notes,
-                now=time.time(),
+                alerts=figures.alerts,
+                starting=figures.starting,
+                now=now,
             )
         )
         decision = decide(obs)
         if (
             synced
             and _worth_reporting(cr, decision)
-            and (rv := await self._report(ctx, decision, mem))
+            and (rv := await self._report(ctx, decision, mem, figures.status))
         ):
             # act on the CR as just written, or its resourceVersion check fails with 409
             meta = {**cr["metadata"], "resourceVersion": rv}
@@ -117,12 +123,23 @@ class Controller:
         if decision.action is not None:
             await self._act(key, ctx, decision.action, mem, synced)
 
-    async def _report(self, ctx: Context, decision: Decision, mem: Memory) -> str | None:
+    def _figures(
+        self, key: CRKey, spec: Mapping[str, Any], namespace: str, release: str, now: float
+    ) -> Figures:
+        pods = self.caches.release_pods(namespace, release)
+        if key.kind is CAS:
+            return cas_figures(pods)
+        if key.kind is LAS:
+            return las_figures(spec, self.caches.nodes(), pods, now)
+        return sgx_figures(spec, self.caches.nodes(), pods, self.caches.sgx_pods(), now)
+
+    async def _report(
+        self, ctx: Context, decision: Decision, mem: Memory, figures: Mapping[str, Any]
+    ) -> str | None:
         cr = ctx.cr
         current = cr.get("status") or {}
-        status = desired_status(
-            current, decision, int(cr["metadata"].get("generation", 0)), now_iso()
-        )
+        generation = int(cr["metadata"].get("generation", 0))
+        status = desired_status(current, decision, generation, now_iso(), figures)
         rv = await patch_status(self.kube, ctx.kind, cr, status)
         if rv is None:
             return None

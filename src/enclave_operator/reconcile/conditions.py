@@ -168,6 +168,10 @@ def _is_healthy(obs: Observation) -> Condition:
         return Condition("IsHealthy", F, "OwnedObjectsUnhealthy", "; ".join(sick))
     if rel.record is None:
         return Condition("IsHealthy", U, "NotInstalled", "the release is not installed yet")
+    if obs.alerts:
+        return Condition("IsHealthy", F, "Alert", "; ".join(obs.alerts))
+    if obs.starting:
+        return Condition("IsHealthy", U, "Starting", "pods starting on " + ", ".join(obs.starting))
     waiting = [
         o.ref.description for o in obs.objects if o.error or not o.present or o.healthy is None
     ]

@@ -98,6 +98,8 @@ class Observation:
     objects_error: str | None = None  # the owned objects could not be listed at all
     synced: bool = True  # the caches already show the effect of this operator's last write
     notes: tuple[str, ...] = ()  # facts worth a word in IsHealthy's message
+    alerts: tuple[str, ...] = ()  # alerting status figures, each naming its nodes
+    starting: tuple[str, ...] = ()  # nodes whose daemon pod is still starting
 
 
 @dataclass(frozen=True)

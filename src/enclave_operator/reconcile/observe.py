@@ -36,6 +36,8 @@ class Inputs:
     last_failure: str | None = None
     synced: bool = True
     notes: tuple[str, ...] = ()
+    alerts: tuple[str, ...] = ()
+    starting: tuple[str, ...] = ()
     now: float = 0.0
 
 
@@ -64,6 +66,8 @@ def observe(i: Inputs) -> Observation:
         objects=objects,
         synced=i.synced,
         notes=i.notes,
+        alerts=i.alerts,
+        starting=i.starting,
     )
 
 

@@ -43,10 +43,14 @@ def merge_conditions(
 
 
 def desired_status(
-    current: Mapping[str, Any], decision: Decision, generation: int, now: str
+    current: Mapping[str, Any],
+    decision: Decision,
+    generation: int,
+    now: str,
+    figures: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The status to write: the operator's fields replaced, any others (metrics) kept."""
-    status = dict(current)
+    """The status to write: state, conditions and the kind's figures replaced, others kept."""
+    status = {**current, **(figures or {})}
     status["state"] = decision.state.value
     status["observedGeneration"] = generation
     status["conditions"] = merge_conditions(

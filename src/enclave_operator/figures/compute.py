@@ -1,0 +1,156 @@
+"""Status figures and alerts per kind, from node and pod views. -1 marks what cannot be told."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from enclave_operator.figures.cluster import SGX_RESOURCES, NodeView, PodView
+
+GRACE = 60.0  # seconds a daemon pod may take to become ready before its node alerts
+
+
+@dataclass(frozen=True)
+class Figures:
+    status: dict[str, Any] = field(default_factory=dict)  # merged into the CR's status
+    alerts: tuple[str, ...] = ()  # one line per alerting figure, naming the nodes
+    starting: tuple[str, ...] = ()  # nodes whose daemon pod is still within its grace
+
+
+def _node_states(
+    nodes: Sequence[NodeView], running: Mapping[str, PodView], now: float
+) -> tuple[set[str], list[str]]:
+    """(ready nodes, starting nodes): a node is down when it is NotReady, or its pod is missing,
+    or its pod is not ready after GRACE seconds."""
+    ready, starting = set(), []
+    for node in nodes:
+        pod = running.get(node.name)
+        if pod is None or not node.ready:
+            continue
+        if pod.ready:
+            ready.add(node.name)
+        elif now - pod.created < GRACE:
+            starting.append(node.name)
+    return ready, starting
+
+
+def _running(pods: Iterable[PodView]) -> dict[str, PodView]:
+    """The live pod per node (a replacement may overlap its predecessor: prefer a ready one)."""
+    by_node: dict[str, PodView] = {}
+    for pod in pods:
+        if pod.terminated or not pod.node:
+            continue
+        if pod.node not in by_node or (pod.ready and not by_node[pod.node].ready):
+            by_node[pod.node] = pod
+    return by_node
+
+
+def _daemon_nodes(nodes: Sequence[NodeView], spec: Mapping[str, Any]) -> list[NodeView]:
+    """Nodes where the daemon should run: selected by spec.nodeSelector, not tainted away."""
+    selector = spec.get("nodeSelector") or {}
+    return [n for n in nodes if n.selected_by(selector) and not n.daemon_blocked]
+
+
+def _version(pods: Iterable[PodView]) -> str:
+    versions = Counter(p.version for p in pods if p.ready and p.version)
+    return versions.most_common(1)[0][0] if versions else ""
+
+
+def _missing(
+    nodes: Sequence[NodeView], ready: set[str], starting: Sequence[str], name: str
+) -> tuple[str, ...]:
+    down = sorted(n.name for n in nodes if n.name not in ready and n.name not in starting)
+    return (f"{name}={len(down)}: not running on {', '.join(down)}",) if down else ()
+
+
+def las_figures(
+    spec: Mapping[str, Any], nodes: Sequence[NodeView], pods: Sequence[PodView], now: float
+) -> Figures:
+    selected = _daemon_nodes(nodes, spec)
+    running = _running(pods)
+    ready, starting = _node_states(selected, running, now)
+    details: dict[str, dict[str, Any]] = {}
+    for node in selected:
+        pod = running.get(node.name)
+        details[node.name] = {
+            "ready": node.name in ready,
+            "pod": pod.name if pod else "",
+            "hostIP": (pod.host_ip if pod else "") or node.address,
+            "version": pod.version if pod else "",
+            **({"since": pod.ready_since} if pod and pod.ready_since else {}),
+        }
+    status = {
+        "desiredNumberScheduled": len(selected),
+        "numberAvailable": len(ready),
+        "nodes": details,
+        "version": _version(running.values()),
+        "lasReplicaAlert": len(selected) - len(ready) - len(starting),
+    }
+    alerts = _missing(selected, ready, starting, "lasReplicaAlert")
+    return Figures(status, alerts, tuple(starting))
+
+
+def sgx_figures(
+    spec: Mapping[str, Any],
+    nodes: Sequence[NodeView],
+    plugin_pods: Sequence[PodView],
+    sgx_pods: Sequence[PodView],
+    now: float,
+) -> Figures:
+    selected = _daemon_nodes(nodes, spec)
+    running = _running(plugin_pods)
+    ready, starting = _node_states(selected, running, now)
+    used: dict[str, dict[str, Decimal]] = {}
+    for pod in sgx_pods:
+        if pod.node and not pod.terminated:
+            on_node = used.setdefault(pod.node, {})
+            for resource, amount in pod.sgx.items():
+                on_node[resource] = on_node.get(resource, Decimal(0)) + amount
+    capacity_pn: dict[str, int] = {}
+    used_pn: dict[str, int] = {}
+    available_pn: dict[str, int] = {}
+    exhausted: list[str] = []
+    for node in selected:
+        main = next((r for r in SGX_RESOURCES if r in node.sgx), None)
+        cap = node.sgx.get(main) if main else Decimal(0)
+        usage = used.get(node.name, {})
+        if cap is None:  # unparsable allocatable
+            capacity_pn[node.name] = used_pn[node.name] = available_pn[node.name] = -1
+            exhausted.append(node.name)
+            continue
+        capacity_pn[node.name] = int(cap)
+        used_pn[node.name] = int(usage.get(main, 0)) if main else 0
+        available_pn[node.name] = capacity_pn[node.name] - used_pn[node.name]
+        empty = not node.sgx or any(
+            q is None or q - usage.get(r, Decimal(0)) <= 0 for r, q in node.sgx.items()
+        )
+        if node.name in ready and empty:
+            exhausted.append(node.name)
+
+    def total(per_node: Mapping[str, int]) -> int:
+        return -1 if any(v < 0 for v in per_node.values()) else sum(per_node.values())
+
+    status = {
+        "capacitySGXDevices": total(capacity_pn),
+        "capacitySGXDevicesPerNode": capacity_pn,
+        "usedSGXDevices": total(used_pn),
+        "usedSGXDevicesPerNode": used_pn,
+        "availableSGXDevices": total(available_pn),
+        "availableSGXDevicesPerNode": available_pn,
+        "desiredReplicas": len(selected),
+        "readyReplicas": len(ready),
+        "sgxDeviceAlert": len(exhausted),
+        "sgxReplicaAlert": len(selected) - len(ready) - len(starting),
+    }
+    alerts = list(_missing(selected, ready, starting, "sgxReplicaAlert"))
+    if exhausted:
+        names = ", ".join(sorted(exhausted))
+        alerts.append(f"sgxDeviceAlert={len(exhausted)}: no SGX device left on {names}")
+    return Figures(status, tuple(alerts), tuple(starting))
+
+
+def cas_figures(pods: Sequence[PodView]) -> Figures:
+    return Figures({"version": _version(_running(pods).values())})
