@@ -8,14 +8,22 @@ import subprocess
 import sys
 from pathlib import Path
 
+from enclave_operator.devcluster.processes import free_port
+
 
 class OperatorProcess:
     def __init__(self, kubeconfig: str, namespace: str, log: Path) -> None:
         self.kubeconfig, self.namespace, self.log = kubeconfig, namespace, log
         self.proc: subprocess.Popen[bytes] | None = None
+        self.metrics_port = free_port()
 
     def start(self) -> None:
-        env = {**os.environ, "KUBECONFIG": self.kubeconfig, "OPERATOR_NAMESPACE": self.namespace}
+        env = {
+            **os.environ,
+            "KUBECONFIG": self.kubeconfig,
+            "OPERATOR_NAMESPACE": self.namespace,
+            "METRICS_PORT": str(self.metrics_port),
+        }
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "enclave_operator.cli", "operator", "run"],

@@ -25,9 +25,18 @@ def run(
     kubeconfig: Annotated[
         str | None, typer.Option(envvar="KUBECONFIG", help="Kubeconfig outside a cluster.")
     ] = None,
+    metrics_port: Annotated[
+        int, typer.Option(envvar="METRICS_PORT", help="Port of /metrics (0: off).")
+    ] = 8080,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Reconcile CAS, LAS and SGXPlugin resources into Helm releases until stopped."""
     from enclave_operator.controller.run import run as run_operator
 
-    run_operator(operator_namespace, namespace, kubeconfig or os.environ.get("KUBECONFIG"), verbose)
+    run_operator(
+        operator_namespace,
+        namespace,
+        kubeconfig or os.environ.get("KUBECONFIG"),
+        verbose,
+        metrics_port=metrics_port,
+    )

@@ -12,6 +12,7 @@ from typing import Any
 import kopf
 
 from enclave_operator.controller.caches import Caches
+from enclave_operator.controller.metrics import OperatorMetrics
 from enclave_operator.controller.registry import build_registry, label_selectors
 from enclave_operator.controller.worker import Controller
 from enclave_operator.helm.runner import HelmRunner
@@ -34,13 +35,17 @@ async def operate(
     namespace: str | None = None,
     kubeconfig: str | None = None,
     workers: int = 4,
+    metrics_port: int = 8080,
 ) -> None:
     if kubeconfig:
         os.environ["KUBECONFIG"] = kubeconfig  # kopf's own login reads it
     kube = await Kube.connect(kubeconfig)
     helm = HelmRunner(helm_binary(), kubeconfig)
     caches = Caches()
-    controller = Controller(kube, helm, caches, operator_namespace)
+    metrics = OperatorMetrics()
+    if metrics_port:
+        metrics.serve(metrics_port)
+    controller = Controller(kube, helm, caches, operator_namespace, metrics)
     registry = build_registry(
         caches,
         controller.queue.add,
@@ -72,7 +77,11 @@ async def operate(
 
 
 def run(
-    operator_namespace: str, namespace: str | None, kubeconfig: str | None, verbose: bool
+    operator_namespace: str,
+    namespace: str | None,
+    kubeconfig: str | None,
+    verbose: bool,
+    metrics_port: int = 8080,
 ) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
@@ -80,4 +89,4 @@ def run(
     )
     if not verbose:
         logging.getLogger("kopf").setLevel(logging.WARNING)
-    asyncio.run(operate(operator_namespace, namespace, kubeconfig))
+    asyncio.run(operate(operator_namespace, namespace, kubeconfig, metrics_port=metrics_port))

@@ -14,6 +14,7 @@ from enclave_operator.charts import chart_path
 from enclave_operator.charts.values import release_name, release_namespace, values_for
 from enclave_operator.controller.caches import Caches, CRKey
 from enclave_operator.controller.memory import EXPECT_TIMEOUT, Memory
+from enclave_operator.controller.metrics import OperatorMetrics
 from enclave_operator.controller.queue import Backoff, WorkQueue
 from enclave_operator.figures.compute import Figures, cas_figures, las_figures, sgx_figures
 from enclave_operator.helm.runner import HelmRunner
@@ -31,9 +32,15 @@ GATED = (ActionKind.INSTALL, ActionKind.UPGRADE)  # repeated Helm failures back 
 
 class Controller:
     def __init__(
-        self, kube: Kube, helm: HelmRunner, caches: Caches, operator_namespace: str
+        self,
+        kube: Kube,
+        helm: HelmRunner,
+        caches: Caches,
+        operator_namespace: str,
+        metrics: OperatorMetrics | None = None,
     ) -> None:
         self.kube, self.helm, self.caches = kube, helm, caches
+        self.metrics = metrics or OperatorMetrics()
         self.operator_namespace = operator_namespace
         self.queue: WorkQueue[CRKey] = WorkQueue()
         self.backoff = Backoff()
@@ -54,6 +61,7 @@ class Controller:
     async def _worker(self) -> None:
         while True:
             key = await self.queue.get()
+            started = time.perf_counter()
             try:
                 await self.reconcile(key)
             except ApiException as e:
@@ -61,15 +69,20 @@ class Controller:
                 log.info("%s: API said %s; again in %.0fs", key, e.status, delay)
                 self.queue.add_after(key, delay)
             except Exception:
+                self.metrics.errors.labels(key.kind.singular).inc()
                 delay = self.backoff.failed(("error", key))
                 log.exception("%s: reconcile failed; again in %.0fs", key, delay)
                 self.queue.add_after(key, delay)
             finally:
+                self.metrics.duration.labels(key.kind.singular).observe(
+                    time.perf_counter() - started
+                )
                 self.queue.done(key)
 
     async def reconcile(self, key: CRKey) -> None:
         cr = self.caches.cr(key)
         if cr is None:  # gone: forget everything about it
+            self.metrics.forget(key.kind.singular, key.namespace or "", key.name)
             self.memory.pop(key, None)
             self.queue.forget(key)
             return
@@ -112,6 +125,9 @@ class Controller:
             )
         )
         decision = decide(obs)
+        self.metrics.observe_cr(
+            kind.singular, key.namespace or "", key.name, decision.state.value, figures.status
+        )
         if (
             synced
             and _worth_reporting(cr, decision)
@@ -169,6 +185,8 @@ class Controller:
             rv = str(body["metadata"]["resourceVersion"]) if body else ""
         log.info("%s: %s (%s)", key, action.kind.name, action.reason)
         outcome = await actions.run(action.kind, ctx, target, rv)
+        result = "ok" if outcome.ok else "failed"
+        self.metrics.actions.labels(ctx.kind.singular, action.kind.name.lower(), result).inc()
         if outcome.helm_error is not None:
             mem.last_failure = outcome.helm_error
             delay = self.backoff.failed(key)
