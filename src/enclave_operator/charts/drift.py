@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from decimal import Decimal
 from typing import Any
 
-from kubernetes.utils import parse_quantity
-
 from enclave_operator.api.kinds import CAS, LAS, SGXPLUGIN, Kind
+from enclave_operator.quantity import quantity
 
 _CONTAINERS = {CAS: "cas", LAS: "las", SGXPLUGIN: "sgx-plugin"}
 CAPACITY_FLAG = "--capacity-sgx-pods="
@@ -41,15 +39,8 @@ class _Diff:
             self.messages.append(f"{self.kind} {field} is {_show(live)}, spec says {_show(wanted)}")
 
 
-def _quantity(value: Any) -> Decimal | None:
-    try:
-        return Decimal(parse_quantity(value))  # type: ignore[no-untyped-call]
-    except (ValueError, TypeError, ArithmeticError):
-        return None
-
-
 def _same_amount(live: Any, wanted: Any) -> bool:
-    a, b = _quantity(live), _quantity(wanted)
+    a, b = quantity(live), quantity(wanted)
     return a == b if a is not None and b is not None else live == wanted
 
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
-from kubernetes.utils import parse_quantity
+from enclave_operator.quantity import quantity
 
 # Resources an SGX device plugin advertises, in the order that picks a node's main "device":
 # ours (one unit per SGX pod), Intel's enclave devices, then the EPC-memory counters.
@@ -32,13 +32,6 @@ _DAEMON_TOLERATED = {
     "node.kubernetes.io/unschedulable",
     "node.kubernetes.io/network-unavailable",
 }
-
-
-def quantity(value: Any) -> Decimal | None:
-    try:
-        return Decimal(parse_quantity(value))  # type: ignore[no-untyped-call]
-    except (ValueError, TypeError, InvalidOperation):
-        return None
 
 
 @dataclass(frozen=True)
