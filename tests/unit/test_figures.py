@@ -162,3 +162,10 @@ def test_cas_version_is_the_running_image_tag():
         [pod("c", "n1", image="reg.io/cas:5.8.0")],
     ).status == {"version": "5.8.0"}
     assert cas_figures([]).status == {"version": ""}
+
+
+def test_a_node_without_pod_waits_for_a_young_daemonset_or_node():
+    f = las_figures({}, [node("n1")], [], NOW, daemon_since=NOW - 5)
+    assert (f.status["lasReplicaAlert"], f.starting) == (0, ("n1",))
+    f = las_figures({}, [node("n1")], [], NOW, daemon_since=NOW - GRACE - 1)
+    assert (f.status["lasReplicaAlert"], f.starting) == (1, ())

@@ -16,7 +16,9 @@ from enclave_operator.controller.caches import Caches, CRKey
 from enclave_operator.controller.memory import EXPECT_TIMEOUT, Memory
 from enclave_operator.controller.metrics import OperatorMetrics
 from enclave_operator.controller.queue import Backoff, WorkQueue
+from enclave_operator.figures.cluster import unix
 from enclave_operator.figures.compute import Figures, cas_figures, las_figures, sgx_figures
+from enclave_operator.helm.releases import ObjectRef
 from enclave_operator.helm.runner import HelmRunner
 from enclave_operator.kube import ApiException, Kube
 from enclave_operator.reconcile import actions
@@ -145,9 +147,13 @@ class Controller:
         pods = self.caches.release_pods(namespace, release)
         if key.kind is CAS:
             return cas_figures(pods)
+        # the charts name the DaemonSet after the release; without one, pods are still to come
+        daemonset = self.caches.lookup(ObjectRef("apps/v1", "DaemonSet", namespace, release))
+        since = unix(daemonset["metadata"].get("creationTimestamp")) if daemonset else now
+        nodes = self.caches.nodes()
         if key.kind is LAS:
-            return las_figures(spec, self.caches.nodes(), pods, now)
-        return sgx_figures(spec, self.caches.nodes(), pods, self.caches.sgx_pods(), now)
+            return las_figures(spec, nodes, pods, now, since)
+        return sgx_figures(spec, nodes, pods, self.caches.sgx_pods(), now, since)
 
     async def _report(
         self, ctx: Context, decision: Decision, mem: Memory, figures: Mapping[str, Any]

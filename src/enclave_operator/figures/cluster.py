@@ -42,6 +42,7 @@ class NodeView:
     address: str
     sgx: Mapping[str, Decimal | None]  # allocatable per SGX resource present on the node
     daemon_blocked: bool  # a taint keeps daemons off it
+    created: float = 0.0  # unix time
 
     @classmethod
     def of(cls, body: Mapping[str, Any]) -> NodeView:
@@ -66,6 +67,7 @@ class NodeView:
             address=address,
             sgx={r: quantity(allocatable[r]) for r in SGX_RESOURCES if r in allocatable},
             daemon_blocked=blocked,
+            created=unix(meta.get("creationTimestamp")),
         )
 
     def selected_by(self, node_selector: Mapping[str, str]) -> bool:

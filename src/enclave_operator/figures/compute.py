@@ -21,18 +21,21 @@ class Figures:
 
 
 def _node_states(
-    nodes: Sequence[NodeView], running: Mapping[str, PodView], now: float
+    nodes: Sequence[NodeView], running: Mapping[str, PodView], now: float, daemon_since: float
 ) -> tuple[set[str], list[str]]:
-    """(ready nodes, starting nodes): a node is down when it is NotReady, or its pod is missing,
-    or its pod is not ready after GRACE seconds."""
+    """(ready nodes, starting nodes). A node is down when it is NotReady, or its pod is not ready
+    GRACE seconds after the pod's creation, or it has no pod GRACE seconds after both the
+    DaemonSet and the node appeared (a new node, a new DaemonSet: their pod is still coming)."""
     ready, starting = set(), []
     for node in nodes:
         pod = running.get(node.name)
-        if pod is None or not node.ready:
+        if not node.ready:
             continue
-        if pod.ready:
+        if pod is not None and pod.ready:
             ready.add(node.name)
-        elif now - pod.created < GRACE:
+            continue
+        born = pod.created if pod is not None else max(daemon_since, node.created)
+        if now - born < GRACE:
             starting.append(node.name)
     return ready, starting
 
@@ -67,11 +70,15 @@ def _missing(
 
 
 def las_figures(
-    spec: Mapping[str, Any], nodes: Sequence[NodeView], pods: Sequence[PodView], now: float
+    spec: Mapping[str, Any],
+    nodes: Sequence[NodeView],
+    pods: Sequence[PodView],
+    now: float,
+    daemon_since: float = 0.0,
 ) -> Figures:
     selected = _daemon_nodes(nodes, spec)
     running = _running(pods)
-    ready, starting = _node_states(selected, running, now)
+    ready, starting = _node_states(selected, running, now, daemon_since)
     details: dict[str, dict[str, Any]] = {}
     for node in selected:
         pod = running.get(node.name)
@@ -99,10 +106,11 @@ def sgx_figures(
     plugin_pods: Sequence[PodView],
     sgx_pods: Sequence[PodView],
     now: float,
+    daemon_since: float = 0.0,
 ) -> Figures:
     selected = _daemon_nodes(nodes, spec)
     running = _running(plugin_pods)
-    ready, starting = _node_states(selected, running, now)
+    ready, starting = _node_states(selected, running, now, daemon_since)
     used: dict[str, dict[str, Decimal]] = {}
     for pod in sgx_pods:
         if pod.node and not pod.terminated:
