@@ -15,8 +15,10 @@ $(STAMP): pyproject.toml
 tools:
 	bash scripts/build-tools.sh >/dev/null
 
+# The chart carries the same CRDs (helm installs a chart's crds/ before its templates).
 crds: $(STAMP)
 	$(PY) -m enclave_operator.api.crds --write config/crd
+	$(PY) -m enclave_operator.api.crds --write charts/enclave-operator/crds
 
 demo: $(STAMP) tools
 	bash scripts/demo.sh

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ from kubernetes import client, config
 
 from enclave_operator.devcluster.binaries import ensure_built
 from enclave_operator.devcluster.cluster import DevCluster
+from tests.integration.install_env import Env
 from tests.integration.operator_process import OperatorProcess
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -130,3 +132,17 @@ def operator(
     yield proc
     proc.stop()
     print(f"operator log tail:\n{proc.tail()}")
+
+
+@pytest.fixture(scope="session")
+def own() -> Iterator[Env]:
+    """A dev cluster of the install tests' own: they install and delete cluster-wide CRDs,
+    which the session's operator and the other tests rely on."""
+    tools = ensure_built()
+    with tempfile.TemporaryDirectory(prefix="enclave-install-") as tmp:
+        dev = DevCluster(Path(tmp) / "dev")
+        dev.up(nodes=3, say=lambda m: None)
+        try:
+            yield Env(dev, Cluster(str(dev.kubeconfig), tools.directory))
+        finally:
+            dev.down(say=lambda m: None)

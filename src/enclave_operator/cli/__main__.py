@@ -1,5 +1,5 @@
 """`python -m enclave_operator.cli` runs enclavectl."""
 
-from enclave_operator.cli.main import app
+from enclave_operator.cli.main import main
 
-app()
+main()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
 from enclave_operator import __version__
-from enclave_operator.cli import devcluster, operator
+from enclave_operator.cli import devcluster, inspection, install, operator
 
 app = typer.Typer(
     name="enclavectl",
@@ -15,9 +17,29 @@ app = typer.Typer(
 )
 app.add_typer(devcluster.app, name="dev-cluster")
 app.add_typer(operator.app, name="operator")
+app.command()(install.install)
+app.command()(install.uninstall)
+app.command()(inspection.status)
+app.command()(inspection.check)
+app.command()(inspection.precheck)
 
 
 @app.command()
 def version() -> None:
     """Print the enclavectl version."""
     typer.echo(__version__)
+
+
+def main() -> None:
+    """enclavectl, with usage errors (unknown flags, bad values) as one line, not a panel."""
+    try:
+        code = app(standalone_mode=False, prog_name="enclavectl")
+    except typer.TyperException as e:  # click's UsageError and BadParameter derive from it
+        ctx = getattr(e, "ctx", None)
+        where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+        sys.stderr.write(f"error: {e.format_message()}{where}\n")
+        sys.exit(e.exit_code)
+    except typer.Abort:
+        sys.stderr.write("error: aborted\n")
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)

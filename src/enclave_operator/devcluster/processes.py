@@ -20,7 +20,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def spawn(argv: list[str], log: Path) -> int:
+def spawn(argv: list[str], log: Path, env: dict[str, str] | None = None) -> int:
     """Start a process in its own session, so it outlives the command that started it."""
     with log.open("ab") as out:
         proc = subprocess.Popen(
@@ -29,6 +29,7 @@ def spawn(argv: list[str], log: Path) -> int:
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            env=env,
         )
     return proc.pid
 

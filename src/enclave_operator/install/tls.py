@@ -1,0 +1,87 @@
+"""The CAS client API's TLS certificate: its names, and the Secret that carries it."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import ipaddress
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from enclave_operator.api.kinds import CAS
+from enclave_operator.charts.values import release_name
+from enclave_operator.pki import Authority
+
+VALIDITY = dt.timedelta(days=365)
+_DNS = re.compile(
+    r"^(\*\.)?(?=.{1,253}$)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$"
+)
+MANAGED_BY = {"app.kubernetes.io/managed-by": "enclavectl"}
+
+
+def cas_service(cas_name: str) -> str:
+    """The CAS Service is named after its release (the CAS chart names it so)."""
+    return release_name(CAS, cas_name)
+
+
+def secret_name(cas_name: str) -> str:
+    """Same name as the chart's ``enclave-operator.casTLSSecret``."""
+    return f"{cas_service(cas_name)}-tls"
+
+
+def invalid_domain(domain: str) -> str | None:
+    """Why ``domain`` cannot be a subject alternative name, or None when it can."""
+    try:
+        ipaddress.ip_address(domain)
+        return None
+    except ValueError:
+        pass
+    if _DNS.match(domain.lower()):
+        return None
+    return f"{domain!r} is neither a DNS name nor an IP address"
+
+
+def san_names(domains: Sequence[str], cas_name: str, namespace: str) -> list[str]:
+    """The user's domains first (the first is also the CommonName), then localhost and every
+    name the CAS Service has inside the cluster; each name once, in that order."""
+    service = cas_service(cas_name)
+    names = [
+        *(d.lower() for d in domains),
+        "localhost",
+        service,
+        f"{service}.{namespace}",
+        f"{service}.{namespace}.svc",
+        f"{service}.{namespace}.svc.cluster.local",
+    ]
+    return list(dict.fromkeys(names))
+
+
+def tls_secret(domains: Sequence[str], cas_name: str, namespace: str) -> dict[str, Any]:
+    """A new CA and a serving certificate for the CAS, as a ``kubernetes.io/tls`` Secret.
+
+    The CA key is dropped: nothing else is signed with it, and re-running the install (or
+    deleting the Secret first) is how the certificate is renewed.
+    """
+    names = san_names(domains, cas_name, namespace)
+    authority = Authority(f"{cas_service(cas_name)}-ca", VALIDITY * 10)
+    issued = authority.issue(names[0], hosts=names, validity=VALIDITY)
+
+    def b64(data: bytes) -> str:
+        return base64.b64encode(data).decode()
+
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "kubernetes.io/tls",
+        "metadata": {
+            "name": secret_name(cas_name),
+            "namespace": namespace,
+            "labels": {**MANAGED_BY, "app.kubernetes.io/part-of": "enclave-operator"},
+        },
+        "data": {
+            "tls.crt": b64(issued.cert),
+            "tls.key": b64(issued.key),
+            "ca.crt": b64(authority.cert),
+        },
+    }

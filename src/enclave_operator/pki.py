@@ -1,0 +1,124 @@
+"""Certificates in memory: a CA that signs serving and client certificates.
+
+The dev cluster writes them to files (``devcluster.pki``); ``enclavectl install`` puts the CAS
+certificate into a Secret. Both need the same few X.509 choices, made once here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+MAX_COMMON_NAME = 64
+"""X.509's upper bound on a CommonName; longer names only fit in the alternative names."""
+
+
+@dataclass(frozen=True)
+class Issued:
+    """A certificate and its private key, PEM-encoded."""
+
+    cert: bytes
+    key: bytes
+
+
+def key_pem(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def distinguished_name(cn: str, org: str | None = None) -> x509.Name:
+    attrs = [x509.NameAttribute(NameOID.COMMON_NAME, cn[:MAX_COMMON_NAME])]
+    if org:
+        attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, org))
+    return x509.Name(attrs)
+
+
+def alternative_names(hosts: Iterable[str]) -> list[x509.GeneralName]:
+    """IP addresses as IP entries (clients compare them so), everything else as DNS names."""
+    sans: list[x509.GeneralName] = []
+    for host in hosts:
+        try:
+            sans.append(x509.IPAddress(ipaddress.ip_address(host)))
+        except ValueError:
+            sans.append(x509.DNSName(host))
+    return sans
+
+
+_CA_USAGE = x509.KeyUsage(
+    digital_signature=True,
+    key_cert_sign=True,
+    crl_sign=True,
+    content_commitment=False,
+    key_encipherment=False,
+    data_encipherment=False,
+    key_agreement=False,
+    encipher_only=False,
+    decipher_only=False,
+)
+
+
+class Authority:
+    """A self-signed CA whose key never leaves memory unless the caller writes it out."""
+
+    def __init__(self, cn: str, validity: dt.timedelta) -> None:
+        self.validity = validity
+        self._key = ec.generate_private_key(ec.SECP256R1())
+        now = dt.datetime.now(dt.UTC)
+        self._cert = (
+            x509.CertificateBuilder()
+            .subject_name(distinguished_name(cn))
+            .issuer_name(distinguished_name(cn))
+            .public_key(self._key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + validity)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(_CA_USAGE, critical=True)
+            .sign(self._key, hashes.SHA256())
+        )
+
+    @property
+    def cert(self) -> bytes:
+        return self._cert.public_bytes(serialization.Encoding.PEM)
+
+    @property
+    def key(self) -> bytes:
+        return key_pem(self._key)
+
+    def issue(
+        self,
+        cn: str,
+        *,
+        org: str | None = None,
+        hosts: Iterable[str] = (),
+        client: bool = False,
+        validity: dt.timedelta | None = None,
+    ) -> Issued:
+        """A serving certificate for ``hosts``, or a client one (cn/org: user/group); valid as
+        long as the CA unless ``validity`` says less."""
+        key = ec.generate_private_key(ec.SECP256R1())
+        now = dt.datetime.now(dt.UTC)
+        usage = ExtendedKeyUsageOID.CLIENT_AUTH if client else ExtendedKeyUsageOID.SERVER_AUTH
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(distinguished_name(cn, org))
+            .issuer_name(self._cert.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + min(validity or self.validity, self.validity))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+        )
+        if sans := alternative_names(hosts):
+            builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        cert = builder.sign(self._key, hashes.SHA256())
+        return Issued(cert.public_bytes(serialization.Encoding.PEM), key_pem(key))
