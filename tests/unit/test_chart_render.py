@@ -117,8 +117,16 @@ def test_cas_sample_deployment_and_service():
     ]
     assert "--client-port=8081" in c["command"]
     assert "--enclave-port=18765" in c["command"]
-    assert c["volumeMounts"] == [{"name": "db", "mountPath": "/etc/cas/db"}]
-    assert pod(objs, "Deployment")["volumes"] == [{"name": "db", "emptyDir": {}}]
+    assert c["volumeMounts"] == [
+        {"name": "db", "mountPath": "/etc/cas/db"},
+        {"name": "client-tls", "mountPath": "/etc/cas/tls", "readOnly": True},
+    ]
+    assert "--tls-dir=/etc/cas/tls" in c["command"]
+    assert pod(objs, "Deployment")["volumes"] == [
+        # `<release>-tls`: the Secret `enclavectl install --domain` writes (install/tls.py)
+        {"name": "client-tls", "secret": {"secretName": "rel-tls", "optional": True}},
+        {"name": "db", "emptyDir": {}},
+    ]
     service = objs["Service"]["spec"]
     assert service["type"] == "ClusterIP"
     assert "loadBalancerIP" not in service
@@ -179,13 +187,13 @@ def test_cas_fully_specified():
     p = pod(objs, "Deployment")
     assert p["imagePullSecrets"] == [{"name": "regcred"}]
     assert p["nodeSelector"] == {"zone": "a"}
-    assert p["volumes"] == [{"name": "db", "persistentVolumeClaim": {"claimName": "cas-full-db"}}]
+    assert p["volumes"][1] == {"name": "db", "persistentVolumeClaim": {"claimName": "cas-full-db"}}
     c = p["containers"][0]
     assert c["image"] == "reg.example/cas:9"
     assert c["imagePullPolicy"] == "Never"
     assert c["resources"] == {"limits": {"cpu": "2", "sgx.intel.com/epc": "10Mi"}}
     assert [x["containerPort"] for x in c["ports"]] == [9001, 9002]
-    assert c["volumeMounts"] == [{"name": "db", "mountPath": "/var/cas"}]
+    assert c["volumeMounts"][0] == {"name": "db", "mountPath": "/var/cas"}
     assert objs["Service"]["metadata"]["annotations"] == {"example.com/x": "1", "b": "two words"}
     assert [x["port"] for x in objs["Service"]["spec"]["ports"]] == [9001, 9002]
     pvc = objs["PersistentVolumeClaim"]
