@@ -163,6 +163,7 @@ CAS_DEFAULTS = {
     "image": DEFAULT_IMAGE,
     "imagePullPolicy": "Always",
     "nodeSelector": {},
+    "tolerations": [],
     "resources": {},
     "service": {"type": "ClusterIP", "clientPort": 8081, "enclavePort": 18765, "annotations": {}},
     "persistence": {
@@ -267,6 +268,12 @@ INVALID: list[tuple[str, Kind, dict[str, Any] | None, str]] = [
         "spec.persistence.storageClass",
     ),
     ("pull-policy", CAS, {"imagePullPolicy": "Sometimes"}, "spec.imagePullPolicy"),
+    (
+        "toleration-operator",
+        LAS,
+        {"tolerations": [{"key": "k", "operator": "Sometimes"}]},
+        "spec.tolerations[0].operator",
+    ),
     ("pull-secret-name", CAS, {"imagePullSecrets": [{}]}, "spec.imagePullSecrets[0].name"),
     ("limit", CAS, {"resources": {"limits": {"cpu": "lots"}}}, "spec.resources.limits.cpu"),
     (

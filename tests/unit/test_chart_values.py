@@ -75,6 +75,7 @@ COMMON_DEFAULTS = {
     "imagePullSecret": None,
     "resources": {},
     "nodeSelector": {},
+    "tolerations": [],
 }
 
 

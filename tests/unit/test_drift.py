@@ -278,3 +278,32 @@ def test_access_modes_compare_as_a_set():
 )
 def test_objects_the_chart_does_not_create_have_no_contradictions(kind, values, body):
     assert contradictions(kind, values, body) == []
+
+
+def test_tolerations_compare_without_order_or_defaults():
+    from enclave_operator.api.kinds import LAS
+    from enclave_operator.charts.drift import contradictions
+
+    wanted = {
+        "tolerations": [
+            {"key": "sgx.intel.com/epc", "operator": "Exists", "effect": "NoSchedule"},
+            {"key": "dedicated", "value": "sgx"},
+        ]
+    }
+    live = {
+        "kind": "DaemonSet",
+        "spec": {
+            "template": {
+                "spec": {
+                    "containers": [{"name": "las"}],
+                    "tolerations": [
+                        {"key": "dedicated", "operator": "Equal", "value": "sgx"},
+                        {"key": "sgx.intel.com/epc", "operator": "Exists", "effect": "NoSchedule"},
+                    ],
+                }
+            }
+        },
+    }
+    assert not [m for m in contradictions(LAS, wanted, live) if "tolerations" in m]
+    live["spec"]["template"]["spec"]["tolerations"] = []
+    assert [m for m in contradictions(LAS, wanted, live) if "tolerations" in m]

@@ -213,3 +213,23 @@ def test_the_values_enclavectl_passes_are_valid(simulation: bool):
     assert ("Secret", "cas-enclave-tls") not in objs  # enclavectl writes it itself
     assert objs[("CAS", "enclave")]["spec"]["image"] == "reg.example:5000/eo:9"
     assert bool(sgx_in(objs[("LAS", "enclave")]["spec"])) is not simulation
+
+
+def test_sgx_tolerations_once_for_enclaves_and_none_in_simulation():
+    user = {"key": "sgx.intel.com/epc", "operator": "Exists", "effect": "NoExecute"}
+    values = {
+        "sgx": {"resourceKey": "sgx.intel.com/epc"},
+        "services": {
+            "cas": {"enabled": True, "name": "enclave", "spec": {"tolerations": [user]}},
+            "las": {"enabled": True, "name": "enclave", "spec": {}},
+            "sgxplugin": {"enabled": True, "name": "enclave", "spec": {}},
+        },
+    }
+    objs = render(values)
+    taint = {"key": "sgx.intel.com/epc", "operator": "Exists", "effect": "NoSchedule"}
+    assert objs[("LAS", "enclave")]["spec"]["tolerations"] == [taint]
+    assert objs[("CAS", "enclave")]["spec"]["tolerations"] == [user], "no duplicate key"
+    assert "tolerations" not in objs[("SGXPlugin", "enclave")]["spec"]
+    simulated = render({**values, "simulation": True})
+    for kind in ("CAS", "LAS", "SGXPlugin"):
+        assert "tolerations" not in simulated[(kind, "enclave")]["spec"]

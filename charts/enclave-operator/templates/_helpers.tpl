@@ -102,5 +102,27 @@ Arguments: root (the chart context), service (values of services.<x>), namespace
 {{- if $resources }}
 {{- $_ := set $spec "resources" $resources }}
 {{- end }}
+{{- /* SGX node pools are commonly tainted with the SGX resource's name: enclaves tolerate
+that taint once (no duplicate of one the user wrote); simulation drops such tolerations. */}}
+{{- $sgxNames := include "enclave-operator.sgxResourceNames" $root | fromYamlArray }}
+{{- $tolerations := list }}
+{{- range (get $spec "tolerations" | default list) }}
+{{- if not (and $root.Values.simulation (has (.key | default "") $sgxNames)) }}
+{{- $tolerations = append $tolerations . }}
+{{- end }}
+{{- end }}
+{{- $key := $root.Values.sgx.resourceKey | default "" }}
+{{- if and (not $root.Values.simulation) .enclave $key }}
+{{- $present := false }}
+{{- range $tolerations }}{{ if eq (.key | default "") $key }}{{ $present = true }}{{ end }}{{ end }}
+{{- if not $present }}
+{{- $tolerations = append $tolerations (dict "key" $key "operator" "Exists" "effect" "NoSchedule") }}
+{{- end }}
+{{- end }}
+{{- if $tolerations }}
+{{- $_ := set $spec "tolerations" $tolerations }}
+{{- else }}
+{{- $_ := unset $spec "tolerations" }}
+{{- end }}
 {{- toYaml $spec }}
 {{- end }}

@@ -14,6 +14,7 @@ from enclave_operator.api.schema import (
     array,
     boolean,
     enum,
+    integer,
     map_of,
     obj,
     quantity,
@@ -112,6 +113,38 @@ def node_selector(service: str) -> Schema:
     )
 
 
+def tolerations(service: str) -> Schema:
+    """Taints the service's pods tolerate, e.g. the taint SGX node pools carry."""
+    toleration = obj(
+        "A taint the pods tolerate, written as in a Pod's tolerations.",
+        {
+            "key": string("Taint key to match; empty with operator Exists matches every taint."),
+            "operator": enum(
+                "Exists matches any value; Equal matches `value`.",
+                ["Exists", "Equal"],
+                default="Equal",
+            ),
+            "value": string("Taint value to match when the operator is Equal."),
+            "effect": enum(
+                "Taint effect to match; empty matches every effect.",
+                ["NoSchedule", "PreferNoSchedule", "NoExecute"],
+            ),
+            "tolerationSeconds": integer(
+                "For NoExecute: how long a pod stays on a node after the taint appears.",
+                fmt="int64",
+            ),
+        },
+    )
+    return array(
+        f"Taints that pods of {service} tolerate, for example"
+        " {key: sgx.intel.com/epc, operator: Exists, effect: NoSchedule} on SGX node pools."
+        " Empty means none.",
+        toleration,
+        default=[],
+        max_items=32,
+    )
+
+
 def workload_namespace(service: str) -> Schema:
     """``spec.namespace`` of the cluster-scoped kinds: where their workload runs."""
     return string(
@@ -132,4 +165,5 @@ def common_properties(service: str) -> dict[str, Schema]:
         "imagePullSecrets": image_pull_secrets(),
         "resources": resources(service),
         "nodeSelector": node_selector(service),
+        "tolerations": tolerations(service),
     }

@@ -76,6 +76,11 @@ def _workload(kind: Kind, values: Mapping[str, Any], obj: Mapping[str, Any]) -> 
     wanted_secret = values.get("imagePullSecret")
     diff.check("imagePullSecrets", secrets, [wanted_secret] if wanted_secret else [])
     diff.check("nodeSelector", pod.get("nodeSelector") or {}, values.get("nodeSelector") or {})
+    diff.check(
+        "tolerations",
+        _tolerations(pod.get("tolerations")),
+        _tolerations(values.get("tolerations")),
+    )
     _resources(diff, container.get("resources") or {}, values.get("resources") or {})
     if kind == CAS:
         service = values.get("service") or {}
@@ -95,6 +100,15 @@ def _workload(kind: Kind, values: Mapping[str, Any], obj: Mapping[str, Any]) -> 
         live_capacity = int(flags[-1]) if flags and flags[-1].isdigit() else None
         diff.check("capacitySGXPods argument", live_capacity, values.get("capacitySGXPods"))
     return diff.messages
+
+
+def _tolerations(items: Any) -> list[dict[str, Any]]:
+    """Order-free and without empty fields (the API server drops them, Equal is the default)."""
+    normal = [
+        {k: v for k, v in {"operator": "Equal", **t}.items() if v not in (None, "")}
+        for t in items or []
+    ]
+    return sorted(normal, key=lambda t: json.dumps(t, sort_keys=True))
 
 
 def _service(values: Mapping[str, Any], obj: Mapping[str, Any]) -> list[str]:

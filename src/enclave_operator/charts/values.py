@@ -64,6 +64,7 @@ def _common(spec: Mapping[str, Any], pull_secret: str | None) -> dict[str, Any]:
         "imagePullSecret": pull_secret,
         "resources": dict(_or(spec.get("resources"), {})),
         "nodeSelector": dict(_or(spec.get("nodeSelector"), {})),
+        "tolerations": [dict(t) for t in _or(spec.get("tolerations"), [])],
     }
 
 
