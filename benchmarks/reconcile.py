@@ -12,51 +12,30 @@ from __future__ import annotations
 import argparse
 import calendar
 import json
-import os
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import yaml
 from kubernetes import client, config, watch
 
+from benchmarks.harness import Harness, operated_cluster
 from enclave_operator.api.kinds import LAS
 from enclave_operator.charts import chart_path
 from enclave_operator.charts.values import values_for
-from enclave_operator.devcluster.binaries import toolset
-from enclave_operator.devcluster.cluster import DevCluster
 
-ROOT = Path(__file__).resolve().parents[1]
 OPERATOR_USER = "enclave-operator"
 WRITES = {"create", "update", "patch", "delete", "deletecollection"}
 
 
 class Bench:
-    def __init__(self, cluster: DevCluster) -> None:
-        self.cluster = cluster
-        self.env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
-        self.bin = toolset().directory
-        api = config.new_client_from_config(str(cluster.kubeconfig))  # type: ignore[no-untyped-call]
+    def __init__(self, harness: Harness) -> None:
+        self.h = harness
+        self.cluster = harness.cluster
+        api = config.new_client_from_config(str(self.cluster.kubeconfig))  # type: ignore[no-untyped-call]
         self.crs = client.CustomObjectsApi(api)
-
-    def run(self, tool: str, *args: str, input: str | None = None) -> str:
-        out = subprocess.run(
-            [str(self.bin / tool), *args],
-            env=self.env,
-            input=input,
-            text=True,
-            capture_output=True,
-            check=False,
-            timeout=300,
-        )
-        if out.returncode:
-            raise RuntimeError(f"{tool} {' '.join(args)}: {out.stderr}")
-        return out.stdout
 
     def las(self, name: str, namespace: str, port: int) -> dict[str, Any]:
         return {
@@ -68,11 +47,10 @@ class Bench:
 
     def helm_round(self, i: int) -> float:
         ns = f"bench-helm-{i}"
-        self.run("kubectl", "create", "namespace", ns)
+        self.h.kubectl("create", "namespace", ns)
         values = values_for(LAS, self.las("x", ns, 30000 + i), None)
         t0 = time.perf_counter()
-        self.run(
-            "helm",
+        self.h.helm(
             "install",
             f"las-x{i}",
             str(chart_path(LAS)),
@@ -86,14 +64,14 @@ class Bench:
             input=json.dumps(values),
         )
         took = time.perf_counter() - t0
-        self.run("helm", "uninstall", f"las-x{i}", "-n", ns, "--wait")
-        self.run("kubectl", "delete", "namespace", ns, "--wait=false")
+        self.h.helm("uninstall", f"las-x{i}", "-n", ns, "--wait")
+        self.h.kubectl("delete", "namespace", ns, "--wait=false")
         return took
 
     def operator_round(self, i: int) -> float:
         """From the create request to the watch event saying HEALTHY (no kubectl in the way)."""
         ns = f"bench-op-{i}"
-        self.run("kubectl", "create", "namespace", ns)
+        self.h.kubectl("create", "namespace", ns)
         body = self.las(f"op{i}", ns, 31000 + i)
         g, v, plural = LAS.group, LAS.version, LAS.plural
         t0 = time.perf_counter()
@@ -111,8 +89,8 @@ class Bench:
             if (event["object"].get("status") or {}).get("state") == "HEALTHY":
                 break
         took = time.perf_counter() - t0
-        self.run("kubectl", "delete", f"las/op{i}", "--timeout=120s")
-        self.run("kubectl", "delete", "namespace", ns, "--wait=false")
+        self.h.kubectl("delete", f"las/op{i}", "--timeout=120s")
+        self.h.kubectl("delete", "namespace", ns, "--wait=false")
         return took
 
     def audit_counts(self, since: float, until: float) -> Counter[str]:
@@ -134,28 +112,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--idle-seconds", type=float, default=300)
     args = parser.parse_args()
-    cluster = DevCluster(Path(tempfile.mkdtemp(prefix="enclave-bench-")) / "cluster")
-    cluster.up(nodes=3, say=lambda m: None)
-    operator = None
-    try:
-        bench = Bench(cluster)
-        bench.run("kubectl", "apply", "--server-side", "-f", str(ROOT / "config" / "crd"))
-        bench.run(
-            "kubectl", "wait", "--for=condition=Established", "-f", str(ROOT / "config" / "crd")
-        )
-        bench.run("kubectl", "create", "namespace", "enclave-system")
-        env = {
-            **os.environ,
-            "KUBECONFIG": str(cluster.directory / "operator.kubeconfig"),
-            "OPERATOR_NAMESPACE": "enclave-system",
-        }
-        log = (cluster.directory / "logs" / "operator.log").open("wb")
-        operator = subprocess.Popen(
-            [sys.executable, "-m", "enclave_operator.cli", "operator", "run"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    with operated_cluster(nodes=3) as harness:
+        bench = Bench(harness)
         time.sleep(3)
         helm_times, op_times = [], []
         active_since = time.time()
@@ -170,9 +128,8 @@ def main() -> int:
         print(f"operator requests during the {args.rounds} rounds, by verb: {dict(active)}")
 
         manifest = yaml.safe_dump(bench.las("idle", "enclave-system", 32000))
-        bench.run("kubectl", "create", "-f", "-", input=manifest)
-        bench.run(
-            "kubectl",
+        harness.kubectl("create", "-f", "-", input=manifest)
+        harness.kubectl(
             "wait",
             "las/idle",
             "--for=jsonpath={.status.state}=HEALTHY",
@@ -185,11 +142,6 @@ def main() -> int:
         writes = sum(n for verb, n in counts.items() if verb in WRITES)
         print(f"idle CR for {args.idle_seconds:.0f}s, operator requests by verb: {dict(counts)}")
         print(f"writes: {writes} (goal 0), lists: {counts['list']} (goal 0)")
-    finally:
-        if operator is not None:
-            operator.terminate()
-            operator.wait(timeout=30)
-        cluster.down(say=lambda m: None)
     return 0
 
 

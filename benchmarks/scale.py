@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -22,12 +19,10 @@ from typing import Any
 
 from kubernetes import client, config, watch
 
+from benchmarks.harness import OPERATOR_NAMESPACE, operated_cluster
 from enclave_operator.api.kinds import LAS, SGXPLUGIN
-from enclave_operator.devcluster.binaries import toolset
-from enclave_operator.devcluster.cluster import DevCluster
 
-ROOT = Path(__file__).resolve().parents[1]
-NS = "enclave-system"
+NS = OPERATOR_NAMESPACE
 
 
 def watch_pods(api: client.ApiClient, stop: threading.Event, last_ready: dict[str, float]) -> None:
@@ -85,42 +80,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--nodes", type=int, default=1000)
     args = parser.parse_args()
-    cluster = DevCluster(Path(tempfile.mkdtemp(prefix="enclave-scale-")) / "cluster")
     t0 = time.monotonic()
-    cluster.up(nodes=args.nodes, say=lambda m: None)
-    print(f"{args.nodes} nodes Ready in {time.monotonic() - t0:.0f}s")
-    env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
-    kubectl = str(toolset().path("kubectl"))
-    operator = None
-    try:
-        subprocess.run(
-            [kubectl, "apply", "--server-side", "-f", str(ROOT / "config" / "crd")],
-            env=env,
-            check=True,
-            capture_output=True,
-        )
-        subprocess.run(
-            [kubectl, "wait", "--for=condition=Established", "-f", str(ROOT / "config" / "crd")],
-            env=env,
-            check=True,
-            capture_output=True,
-        )
-        subprocess.run(
-            [kubectl, "create", "namespace", NS], env=env, check=True, capture_output=True
-        )
-        op_env = {
-            **env,
-            "KUBECONFIG": str(cluster.directory / "operator.kubeconfig"),
-            "OPERATOR_NAMESPACE": NS,
-            "METRICS_PORT": "0",
-        }
-        log = (cluster.directory / "logs" / "operator.log").open("wb")
-        operator = subprocess.Popen(
-            [sys.executable, "-m", "enclave_operator.cli", "operator", "run"],
-            env=op_env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    with operated_cluster(nodes=args.nodes) as harness:
+        cluster, operator = harness.cluster, harness.operator
+        print(f"{args.nodes} nodes Ready and the operator started in {time.monotonic() - t0:.0f}s")
         api = config.new_client_from_config(str(cluster.kubeconfig))  # type: ignore[no-untyped-call]
         last_ready: dict[str, float] = {}
         stop = threading.Event()
@@ -153,11 +116,6 @@ def main() -> int:
             size = len(json.dumps(obj["status"]).encode()) / 1024
             print(f"{plural} status size: {size:.1f} KiB (goal ≤ 256 KiB)")
         print(f"operator peak RSS: {peak_rss_mib(operator.pid):.0f} MiB (goal ≤ 150 MiB)")
-    finally:
-        if operator is not None:
-            operator.terminate()
-            operator.wait(timeout=30)
-        cluster.down(say=lambda m: None)
     return 0
 
 
