@@ -66,6 +66,8 @@ class Controller:
             started = time.perf_counter()
             try:
                 await self.reconcile(key)
+                self.backoff.succeeded(("api", key))
+                self.backoff.succeeded(("error", key))
             except ApiException as e:
                 delay = 1.0 if e.status in (404, 409) else self.backoff.failed(("api", key))
                 log.info("%s: API said %s; again in %.0fs", key, e.status, delay)
@@ -87,6 +89,8 @@ class Controller:
             self.metrics.forget(key.kind.singular, key.namespace or "", key.name)
             self.memory.pop(key, None)
             self.queue.forget(key)
+            for entry in (key, ("api", key), ("error", key)):
+                self.backoff.succeeded(entry)
             return
         kind = key.kind
         mem = self.memory.setdefault(key, Memory())
