@@ -69,7 +69,9 @@ class Controller:
                 self.backoff.succeeded(("api", key))
                 self.backoff.succeeded(("error", key))
             except ApiException as e:
-                delay = 1.0 if e.status in (404, 409) else self.backoff.failed(("api", key))
+                # 409: our cache was behind and its watch event is on the way; 404: gone
+                stale = {409: 0.2, 404: 1.0}
+                delay = stale.get(e.status) or self.backoff.failed(("api", key))
                 log.info("%s: API said %s; again in %.0fs", key, e.status, delay)
                 self.queue.add_after(key, delay)
             except Exception:
@@ -189,12 +191,8 @@ class Controller:
             self.queue.add_after(key, wait)
             return
         target = action.target
-        rv = ""
-        if target is not None:
-            body = self.caches.lookup(target)
-            rv = str(body["metadata"]["resourceVersion"]) if body else ""
         log.info("%s: %s (%s)", key, action.kind.name, action.reason)
-        outcome = await actions.run(action.kind, ctx, target, rv)
+        outcome = await actions.run(action.kind, ctx, target)
         result = "ok" if outcome.ok else "failed"
         self.metrics.actions.labels(ctx.kind.singular, action.kind.name.lower(), result).inc()
         if outcome.helm_error is not None:

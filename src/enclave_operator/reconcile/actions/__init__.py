@@ -14,7 +14,7 @@ from enclave_operator.reconcile.actions.upgrade import upgrade
 from enclave_operator.reconcile.model import ActionKind
 
 
-async def run(kind: ActionKind, ctx: Context, target: ObjectRef | None, rv: str) -> Outcome:
+async def run(kind: ActionKind, ctx: Context, target: ObjectRef | None) -> Outcome:
     match kind:
         case ActionKind.UNINSTALL_DELETED | ActionKind.UNINSTALL_FAILED:
             return await uninstall(ctx)
@@ -23,9 +23,9 @@ async def run(kind: ActionKind, ctx: Context, target: ObjectRef | None, rv: str)
         case ActionKind.ADD_FINALIZER:
             return await add_finalizer(ctx)
         case ActionKind.REMOVE_OWNERS if target is not None:
-            return await remove_owners(ctx, target, rv)
+            return await remove_owners(ctx, target)
         case ActionKind.SET_OWNER if target is not None:
-            return await set_owner(ctx, target, rv)
+            return await set_owner(ctx, target)
         case ActionKind.INSTALL:
             return await install(ctx)
         case ActionKind.UPGRADE:

@@ -18,12 +18,13 @@ async def set_finalizers(ctx: Context, finalizers: list[str], message: str) -> O
 
 
 async def set_owner_references(
-    ctx: Context, ref: ObjectRef, rv: str, owners: list[dict[str, Any]] | None, message: str
+    ctx: Context, ref: ObjectRef, owners: list[dict[str, Any]] | None, message: str
 ) -> Outcome:
+    # No resourceVersion precondition here: controllers rewrite these objects' status all the
+    # time (a DaemonSet during a rollout), which would make every attempt a 409, while the owner
+    # list itself is the operator's to decide (the table's rows 4 and 5).
     path = ctx.kube.object_path(ref)
-    patched = await ctx.kube.merge_patch(
-        path, {"metadata": {"ownerReferences": owners, "resourceVersion": rv}}
-    )
+    patched = await ctx.kube.merge_patch(path, {"metadata": {"ownerReferences": owners}})
     return Outcome(True, message, expect_versions={path: _rv(patched)})
 
 

@@ -7,7 +7,5 @@ from enclave_operator.reconcile.actions.context import Context, Outcome
 from enclave_operator.reconcile.actions.patching import set_owner_references
 
 
-async def remove_owners(ctx: Context, ref: ObjectRef, rv: str) -> Outcome:
-    return await set_owner_references(
-        ctx, ref, rv, None, f"removed all owners of {ref.description}"
-    )
+async def remove_owners(ctx: Context, ref: ObjectRef) -> Outcome:
+    return await set_owner_references(ctx, ref, None, f"removed all owners of {ref.description}")

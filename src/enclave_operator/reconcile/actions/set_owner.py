@@ -7,7 +7,7 @@ from enclave_operator.reconcile.actions.context import Context, Outcome
 from enclave_operator.reconcile.actions.patching import set_owner_references
 
 
-async def set_owner(ctx: Context, ref: ObjectRef, rv: str) -> Outcome:
+async def set_owner(ctx: Context, ref: ObjectRef) -> Outcome:
     meta = ctx.cr["metadata"]
     owner = {
         "apiVersion": ctx.kind.api_version,
@@ -18,4 +18,4 @@ async def set_owner(ctx: Context, ref: ObjectRef, rv: str) -> Outcome:
         "blockOwnerDeletion": True,
     }
     message = f"set {ctx.kind.kind} as owner of {ref.description}"
-    return await set_owner_references(ctx, ref, rv, [owner], message)
+    return await set_owner_references(ctx, ref, [owner], message)
