@@ -45,7 +45,8 @@ def run(*argv: str, env: dict[str, str], input: str | None = None) -> str:
 def operated_cluster(nodes: int) -> Iterator[Harness]:
     """The operator runs as its own process with its own identity (operator.kubeconfig), so the
     audit log can tell its requests apart; it does not serve metrics (no port to collide)."""
-    cluster = DevCluster(Path(tempfile.mkdtemp(prefix="enclave-bench-")) / "cluster")
+    scratch = Path(tempfile.mkdtemp(prefix="enclave-bench-"))
+    cluster = DevCluster(scratch / "cluster")
     cluster.up(nodes=nodes, say=lambda m: None)
     operator = None
     try:
@@ -74,3 +75,4 @@ def operated_cluster(nodes: int) -> Iterator[Harness]:
             operator.terminate()
             operator.wait(timeout=30)
         cluster.down(say=lambda m: None)
+        scratch.rmdir()
