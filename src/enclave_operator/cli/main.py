@@ -7,7 +7,7 @@ import sys
 import typer
 
 from enclave_operator import __version__
-from enclave_operator.cli import devcluster, inspection, install, operator
+from enclave_operator.cli import devcluster, inspection, install, operator, service
 
 app = typer.Typer(
     name="enclavectl",
@@ -17,6 +17,7 @@ app = typer.Typer(
 )
 app.add_typer(devcluster.app, name="dev-cluster")
 app.add_typer(operator.app, name="operator")
+app.add_typer(service.app, name="service")
 app.command()(install.install)
 app.command()(install.uninstall)
 app.command()(inspection.status)

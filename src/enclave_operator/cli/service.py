@@ -1,0 +1,11 @@
+"""`enclavectl service …`: the programs the service charts start, one module per service.
+
+Each service registers its own command here; the service code itself lives in
+`enclave_operator.services.<name>`, this layer only parses flags.
+"""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(help="Run one of the services (the charts' container commands).")
