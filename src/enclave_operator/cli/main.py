@@ -7,7 +7,7 @@ import sys
 import typer
 
 from enclave_operator import __version__
-from enclave_operator.cli import devcluster, inspection, install, operator, service
+from enclave_operator.cli import devcluster, inspection, install, operator, policy, service
 
 app = typer.Typer(
     name="enclavectl",
@@ -18,6 +18,7 @@ app = typer.Typer(
 app.add_typer(devcluster.app, name="dev-cluster")
 app.add_typer(operator.app, name="operator")
 app.add_typer(service.app, name="service")
+app.add_typer(policy.app, name="policy")
 app.command()(install.install)
 app.command()(install.uninstall)
 app.command()(inspection.status)

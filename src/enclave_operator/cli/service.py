@@ -9,3 +9,7 @@ from __future__ import annotations
 import typer
 
 app = typer.Typer(help="Run one of the services (the charts' container commands).")
+
+from enclave_operator.cli import service_cas  # noqa: E402
+
+app.command("cas")(service_cas.cas)
