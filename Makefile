@@ -26,6 +26,7 @@ demo: $(STAMP) tools
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
+	PYTHONPATH=src $(BIN)/lint-imports  # the layer contracts in .importlinter, on this tree
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
