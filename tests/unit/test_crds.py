@@ -232,11 +232,13 @@ def test_printer_columns_point_at_status_fields():
         (version,) = crds.crd(kind)["spec"]["versions"]
         columns = version["additionalPrinterColumns"]
         assert [c["name"] for c in columns][:: len(columns) - 1] == ["State", "Age"]
-        status = root_schema(kind)["properties"]["status"]["properties"]
+        props = root_schema(kind)["properties"]
         for column in columns[:-1]:
-            field = column["jsonPath"].removeprefix(".status.")
-            assert field in status, f"{kind.kind}: {column['jsonPath']}"
-            assert column["type"] == status[field]["type"]
+            part, field = column["jsonPath"].removeprefix(".").split(".", 1)
+            assert part in ("status", "spec"), f"{kind.kind}: {column['jsonPath']}"
+            fields = props[part]["properties"]
+            assert field in fields, f"{kind.kind}: {column['jsonPath']}"
+            assert column["type"] == fields[field]["type"]
 
 
 def load_sample(kind: Kind) -> dict[str, Any]:

@@ -88,6 +88,13 @@ def _columns(kind: Kind) -> list[Schema]:
                 "SGX devices that pods can still be given.",
             ),
         ]
+    if kind in (SIGNED_POLICY, ENCRYPTED_POLICY):
+        return [
+            printer_column("State", ".status.state", "string", "REGISTERED, PENDING or FAILED."),
+            printer_column("Policy", ".status.policyName", "string", "Policy name in the CAS."),
+            printer_column("CAS", ".spec.casAddress", "string", "The CAS it is registered in."),
+            _age_column(),
+        ]
     return [_state_column(), *counters, _age_column()]
 
 

@@ -161,6 +161,33 @@ def sgxplugin_status() -> Schema:
     )
 
 
+POLICY_STATES = ("REGISTERED", "PENDING", "FAILED")
+
+
 def policy_status(kind: str) -> Schema:
-    """``status`` of a SignedPolicy or EncryptedPolicy."""
-    return _status(f"Observed state of the {kind}: whether it is registered in its CAS.", {})
+    """``status`` of a SignedPolicy or EncryptedPolicy: its own states, not the services'."""
+    props = base_properties()
+    props["state"] = enum(
+        "REGISTERED: the CAS holds the policy. PENDING: not registered yet, for example while"
+        " the CAS cannot be reached (retried with backoff). FAILED: the CAS refused the policy"
+        " or casAddress cannot be used; final, since the resource cannot change.",
+        POLICY_STATES,
+    )
+    fields = {
+        "policyName": string("Name of the policy in the CAS (from the policy document)."),
+        "digest": string("SHA-256 of the policy text that the CAS stored, as hex."),
+        "signers": array(
+            "Fingerprints of the policy's signers, its owners in the CAS.",
+            {"type": "string", "maxLength": 64},
+            max_items=64,
+        ),
+        "casURL": string("The CAS endpoint the policy was registered at."),
+        "casInstance": string(
+            "Instance id of the CAS store holding the policy; when the CAS reports another"
+            " (it restarted with an empty store), the policy is registered again."
+        ),
+    }
+    return obj(
+        f"Observed state of the {kind}: whether it is registered in its CAS.",
+        {**props, **fields},
+    )

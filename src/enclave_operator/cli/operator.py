@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Annotated
 
@@ -28,10 +29,20 @@ def run(
     metrics_port: Annotated[
         int, typer.Option(envvar="METRICS_PORT", help="Port of /metrics (0: off).")
     ] = 8080,
+    cas_resync: Annotated[
+        float,
+        typer.Option(
+            envvar="CAS_RESYNC",
+            help="Seconds between version checks of each CAS that policies name (a CAS has no"
+            " watch: this is how a restarted CAS gets its policies again).",
+        ),
+    ] = 30.0,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
-    """Reconcile CAS, LAS and SGXPlugin resources into Helm releases until stopped."""
+    """Reconcile CAS, LAS and SGXPlugin resources into Helm releases, and register
+    SignedPolicy and EncryptedPolicy resources in their CAS, until stopped."""
     from enclave_operator.controller.run import run as run_operator
+    from enclave_operator.policies.controller import PolicyController
 
     run_operator(
         operator_namespace,
@@ -39,4 +50,5 @@ def run(
         kubeconfig or os.environ.get("KUBECONFIG"),
         verbose,
         metrics_port=metrics_port,
+        extensions=[functools.partial(PolicyController, resync=cas_resync)],
     )
