@@ -16,6 +16,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+OPERATOR_CN = "enclave-operator"
+"""CommonName of the operator's client certificate for CAS mutual TLS; the CAS grants it
+what the owners of a policy may do."""
+OPERATOR_CLIENT_SECRET = "enclave-operator-cas-client"
+"""Secret in the operator's namespace holding that certificate (tls.crt, tls.key) and the CA
+(ca.crt) that signed it and the CAS's certificate; `enclavectl install` writes it."""
+
 MAX_COMMON_NAME = 64
 """X.509's upper bound on a CommonName; longer names only fit in the alternative names."""
 

@@ -3,6 +3,7 @@ RBAC without wildcards, the schema, and the values enclavectl passes."""
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 from pathlib import Path
@@ -70,6 +71,7 @@ def test_default_render_has_every_object_once():
         ("LAS", "enclave"),
         ("SGXPlugin", "enclave"),
         ("Secret", "cas-enclave-tls"),
+        ("Secret", "enclave-operator-cas-client"),
         ("Service", "enclave-operator-metrics"),
         ("ServiceAccount", "enclave-operator"),
     ]
@@ -233,3 +235,20 @@ def test_sgx_tolerations_once_for_enclaves_and_none_in_simulation():
     simulated = render({**values, "simulation": True})
     for kind in ("CAS", "LAS", "SGXPlugin"):
         assert "tolerations" not in simulated[(kind, "enclave")]["spec"]
+
+
+def test_the_operator_client_certificate_is_signed_by_the_cas_ca():
+    """The CAS verifies the operator's client certificate with the ca.crt of its own Secret."""
+    from cryptography import x509
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    objs = render()
+    cas = objs[("Secret", "cas-enclave-tls")]["data"]
+    client = objs[("Secret", "enclave-operator-cas-client")]["data"]
+    assert client["ca.crt"] == cas["ca.crt"]
+    cert = x509.load_pem_x509_certificate(base64.b64decode(client["tls.crt"]))
+    ca = x509.load_pem_x509_certificate(base64.b64decode(cas["ca.crt"]))
+    cert.verify_directly_issued_by(ca)
+    assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "enclave-operator"
+    eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert ExtendedKeyUsageOID.CLIENT_AUTH in eku

@@ -162,13 +162,15 @@ class Installer:
             self.created.namespace = True
             self.say(f"created namespace {self.opts.namespace}")
         self._apply_crds()
-        secret = tls.tls_secret(self.opts.domains, CR_NAME, self.opts.namespace)
-        self.cluster.delete(f"{self.ns_path}/secrets/{secret['metadata']['name']}")
-        self.cluster.request("POST", f"{self.ns_path}/secrets", secret)
-        self.created.secret = True
+        secret, client = tls.tls_secrets(self.opts.domains, CR_NAME, self.opts.namespace)
+        for s in (secret, client):
+            self.cluster.delete(f"{self.ns_path}/secrets/{s['metadata']['name']}")
+            self.cluster.request("POST", f"{self.ns_path}/secrets", s)
+            self.created.secret = True
         names = tls.san_names(self.opts.domains, CR_NAME, self.opts.namespace)
         self.say(
-            f"CAS TLS certificate in Secret {secret['metadata']['name']} for {', '.join(names)}"
+            f"CAS TLS certificate in Secret {secret['metadata']['name']} for {', '.join(names)};"
+            f" the operator's client certificate in Secret {tls.CLIENT_SECRET}"
         )
         helm.install(self.opts.namespace, chart, values)
         self.created.release = True
@@ -255,7 +257,8 @@ class Installer:
             self.say(f"stopped the local operator (pid {pid})")
         remover.remove_crds(c.crds)
         if c.secret and not c.namespace:
-            self.cluster.delete(f"{self.ns_path}/secrets/{tls.secret_name(CR_NAME)}")
+            for name in (tls.secret_name(CR_NAME), tls.CLIENT_SECRET):
+                self.cluster.delete(f"{self.ns_path}/secrets/{name}")
         if c.namespace:
             remover.remove_namespaces([self.opts.namespace])
         self.say("nothing of this install is left")

@@ -1,4 +1,5 @@
-"""The CAS client API's TLS certificate: its names, and the Secret that carries it."""
+"""The CAS client API's TLS certificate and the operator's client certificate for it: their
+names, and the Secrets that carry them."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 
 from enclave_operator.api.kinds import CAS
 from enclave_operator.charts.values import release_name
-from enclave_operator.pki import Authority
+from enclave_operator.pki import OPERATOR_CLIENT_SECRET, OPERATOR_CN, Authority
 
 VALIDITY = dt.timedelta(days=365)
 _DNS = re.compile(
@@ -57,16 +58,33 @@ def san_names(domains: Sequence[str], cas_name: str, namespace: str) -> list[str
     return list(dict.fromkeys(names))
 
 
+CLIENT_SECRET = OPERATOR_CLIENT_SECRET
+
+
 def tls_secret(domains: Sequence[str], cas_name: str, namespace: str) -> dict[str, Any]:
-    """A new CA and a serving certificate for the CAS, as a ``kubernetes.io/tls`` Secret.
+    """The CAS's serving certificate alone (see ``tls_secrets``)."""
+    return tls_secrets(domains, cas_name, namespace)[0]
+
+
+def tls_secrets(domains: Sequence[str], cas_name: str, namespace: str) -> list[dict[str, Any]]:
+    """A new CA, a serving certificate for the CAS and a client certificate for the operator,
+    as two ``kubernetes.io/tls`` Secrets that both carry the CA: the CAS verifies the
+    operator's certificate with it, the operator verifies the CAS's.
 
     The CA key is dropped: nothing else is signed with it, and re-running the install (or
-    deleting the Secret first) is how the certificate is renewed.
+    deleting the Secrets first) is how the certificates are renewed.
     """
     names = san_names(domains, cas_name, namespace)
     authority = Authority(f"{cas_service(cas_name)}-ca", VALIDITY * 10)
-    issued = authority.issue(names[0], hosts=names, validity=VALIDITY)
+    serving = authority.issue(names[0], hosts=names, validity=VALIDITY)
+    client = authority.issue(OPERATOR_CN, client=True, validity=VALIDITY)
+    return [
+        _secret(secret_name(cas_name), namespace, serving.cert, serving.key, authority.cert),
+        _secret(CLIENT_SECRET, namespace, client.cert, client.key, authority.cert),
+    ]
 
+
+def _secret(name: str, namespace: str, cert: bytes, key: bytes, ca: bytes) -> dict[str, Any]:
     def b64(data: bytes) -> str:
         return base64.b64encode(data).decode()
 
@@ -75,13 +93,9 @@ def tls_secret(domains: Sequence[str], cas_name: str, namespace: str) -> dict[st
         "kind": "Secret",
         "type": "kubernetes.io/tls",
         "metadata": {
-            "name": secret_name(cas_name),
+            "name": name,
             "namespace": namespace,
             "labels": {**MANAGED_BY, "app.kubernetes.io/part-of": "enclave-operator"},
         },
-        "data": {
-            "tls.crt": b64(issued.cert),
-            "tls.key": b64(issued.key),
-            "ca.crt": b64(authority.cert),
-        },
+        "data": {"tls.crt": b64(cert), "tls.key": b64(key), "ca.crt": b64(ca)},
     }

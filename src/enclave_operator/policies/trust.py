@@ -14,12 +14,11 @@ import tempfile
 from pathlib import Path
 
 from enclave_operator.kube import ApiException, Kube
+from enclave_operator.pki import OPERATOR_CLIENT_SECRET
 from enclave_operator.policies.address import Target
 from enclave_operator.policies.client import tls_context
 
-CLIENT_SECRET = "enclave-operator-cas-client"
-"""Secret in the operator's namespace: the operator's client certificate (tls.crt, tls.key)
-for CAS mutual TLS, and the CA (ca.crt) of the CAS certificates it trusts by default."""
+CLIENT_SECRET = OPERATOR_CLIENT_SECRET
 
 
 class TrustError(Exception):

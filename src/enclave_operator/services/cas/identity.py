@@ -22,14 +22,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import x25519
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from enclave_operator.pki import Authority
+from enclave_operator.pki import OPERATOR_CN, Authority
 
 log = logging.getLogger("enclave_operator.cas")
 KEY_FILE = "encryption.key"
 SELF_SIGNED = ("self-signed.crt", "self-signed.key", "self-signed-ca.crt")
 """Made once when --tls-dir has no certificate; clients verify with the CA file (--ca)."""
-OPERATOR_CN = "enclave-operator"
-"""CommonName of the client certificate that `enclavectl install` issues to the operator."""
 
 
 def _write_private(path: Path, data: bytes) -> None:
