@@ -230,12 +230,40 @@ def test_las_host_port():
 def test_sgxplugin_capacity_and_device_plugin_dir():
     objs, _ = render(SGXPLUGIN, {"capacitySGXPods": 42})
     c = container(objs, "DaemonSet")
-    assert "--capacity-sgx-pods=42" in c["command"]
-    assert c["volumeMounts"] == [
-        {"name": "device-plugins", "mountPath": "/var/lib/kubelet/device-plugins"}
+    assert c["command"] == [
+        "enclavectl",
+        "service",
+        "sgx-plugin",
+        "--capacity-sgx-pods=42",
+        "--dev-dir=/host/dev",
     ]
-    volume = pod(objs, "DaemonSet")["volumes"][0]
-    assert volume["hostPath"]["path"] == "/var/lib/kubelet/device-plugins"
+    assert c["volumeMounts"] == [
+        {"name": "device-plugins", "mountPath": "/var/lib/kubelet/device-plugins"},
+        {"name": "dev", "mountPath": "/host/dev", "readOnly": True},
+    ]
+    volumes = {v["name"]: v["hostPath"] for v in pod(objs, "DaemonSet")["volumes"]}
+    assert volumes == {
+        "device-plugins": {"path": "/var/lib/kubelet/device-plugins", "type": "Directory"},
+        "dev": {"path": "/dev", "type": "Directory"},
+    }
+    assert c["env"] == [
+        {"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}
+    ]
+    # root for the kubelet's 0750 socket directory, but nothing more
+    assert c["securityContext"]["runAsUser"] == 0
+    assert c["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    assert c["securityContext"]["allowPrivilegeEscalation"] is False
+    assert c["securityContext"]["readOnlyRootFilesystem"] is True
+
+
+def test_sgxplugin_without_capacity_leaves_it_to_the_node():
+    values = values_for(SGXPLUGIN, {"spec": {}}, None)
+    values["capacitySGXPods"] = None
+    proc = helm("template", "rel", str(chart_path(SGXPLUGIN)), "--namespace", NS, values=values)
+    assert proc.returncode == 0, proc.stderr
+    (ds,) = [d for d in yaml.safe_load_all(proc.stdout) if d]
+    command = ds["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert not [a for a in command if a.startswith("--capacity-sgx-pods")]
 
 
 @pytest.mark.parametrize(

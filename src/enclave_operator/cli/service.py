@@ -13,3 +13,7 @@ app = typer.Typer(help="Run one of the services (the charts' container commands)
 from enclave_operator.cli import service_cas  # noqa: E402
 
 app.command("cas")(service_cas.cas)
+
+from enclave_operator.cli import service_sgxplugin  # noqa: E402
+
+app.command("sgx-plugin")(service_sgxplugin.sgx_plugin)
