@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import http.server
+import json
 import logging
 import shutil
 import socket
 import tempfile
+import threading
 from pathlib import Path
 
 import grpc
@@ -139,6 +142,61 @@ def test_capacity_reader_outside_a_cluster_falls_back(monkeypatch, tmp_path, cap
     monkeypatch.setenv("HOME", str(tmp_path))
     assert capacity_mod.resolve_capacity(0, "node-1") == 110
     assert "cannot read the allocatable pods of node node-1" in caplog.text
+
+
+class _NodeAPI(http.server.BaseHTTPRequestHandler):
+    """GET /api/v1/nodes/node-1 of an API server; any other node is forbidden."""
+
+    def do_GET(self):
+        if self.path.startswith("/api/v1/nodes/node-1"):
+            body = {"kind": "Node", "apiVersion": "v1", "metadata": {"name": "node-1"}}
+            body["status"] = {"allocatable": {"pods": "42", "cpu": "2"}}
+            code = 200
+        else:
+            body = {"kind": "Status", "code": 403, "reason": "Forbidden", "message": "no"}
+            code = 403
+        data = json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def node_api(monkeypatch, tmp_path):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _NodeAPI)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [
+                    {"name": "c", "cluster": {"server": f"http://127.0.0.1:{server.server_port}"}}
+                ],
+                "users": [{"name": "u", "user": {"token": "t"}}],
+                "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+                "current-context": "x",
+            }
+        )
+    )
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    yield
+    server.shutdown()
+    server.server_close()
+
+
+def test_capacity_reader_reads_the_node_from_the_api(node_api, caplog):
+    caplog.set_level(logging.INFO)
+    assert capacity_mod.resolve_capacity(0, "node-1") == 42
+    assert resolve_capacity(0, "node-2") == 110
+    assert "cannot read the allocatable pods of node node-2 (403 Forbidden)" in caplog.text
 
 
 # --- the DevicePlugin service -------------------------------------------------------------

@@ -8,6 +8,7 @@ get nodes) the kubelet's default of 110 pods per node is used, and the log says 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -75,7 +76,7 @@ def _read_allocatable_pods(node_name: str) -> Any:
     try:
         config.load_incluster_config()  # type: ignore[no-untyped-call]
     except config.ConfigException:
-        config.load_kube_config()  # type: ignore[no-untyped-call]
+        config.load_kube_config(config_file=os.environ.get("KUBECONFIG"))  # type: ignore[no-untyped-call]
     with client.ApiClient() as api:
         node = client.CoreV1Api(api).read_node(node_name, _request_timeout=10)
     status = node.status
