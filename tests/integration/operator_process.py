@@ -23,6 +23,7 @@ class OperatorProcess:
             "KUBECONFIG": self.kubeconfig,
             "OPERATOR_NAMESPACE": self.namespace,
             "METRICS_PORT": str(self.metrics_port),
+            "CAS_RESYNC": "2",  # notice a restarted CAS within seconds, not the default 30
         }
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
