@@ -45,7 +45,13 @@ def _console() -> Console:
 
 
 def _state(state: str) -> Text:
-    colour = {"HEALTHY": "green", "PENDING": "yellow", "UNHEALTHY": "red"}.get(state.split()[0])
+    colour = {
+        "HEALTHY": "green",
+        "REGISTERED": "green",
+        "PENDING": "yellow",
+        "UNHEALTHY": "red",
+        "FAILED": "red",
+    }.get(state.split()[0])
     return Text(state, style=colour or "")
 
 
