@@ -238,3 +238,20 @@ def test_an_unchanged_pass_writes_the_same_status():
     again = obs(status=first)
     second = desired(again, decide(again), None, "u", "t2")
     assert second == first  # lastTransitionTime kept: patch_status writes nothing
+
+
+def test_the_signed_policy_sample_verifies():
+    """The sample is what `enclavectl policy sign` writes: its policy validates and its
+    signature verifies, so applying it against a CAS registers it."""
+    from pathlib import Path
+
+    import yaml
+
+    from enclave_operator.policies import document, signing
+
+    root = Path(__file__).resolve().parents[2]
+    sample = yaml.safe_load((root / "config/samples/cas_v1beta1_signedpolicy.yaml").read_text())
+    text = sample["spec"]["policy"]
+    assert document.parse(text).name == "hello"
+    for s in sample["spec"]["signatures"]:
+        signing.verify(text.encode(), signing.Signature(s["signer"], s["signature"]))
