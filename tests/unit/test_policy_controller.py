@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from enclave_operator.policies.address import resolve
 from enclave_operator.policies.client import AddressError, base_url
-from enclave_operator.policies.model import (
+from enclave_operator.policies.controller.address import resolve
+from enclave_operator.policies.controller.model import (
     DELETE_GRACE,
     Act,
     Observation,
@@ -15,7 +15,7 @@ from enclave_operator.policies.model import (
     State,
     decide,
 )
-from enclave_operator.policies.report import desired
+from enclave_operator.policies.controller.report import desired
 
 UP = Probe("instance-a")
 DOWN = Probe(None, "connection refused")
@@ -23,7 +23,7 @@ REGISTERED = {"state": "REGISTERED", "casInstance": "instance-a", "observedGener
 
 
 def obs(**kw) -> Observation:
-    base = {
+    base: dict[str, object] = {
         "generation": 1,
         "has_finalizer": True,
         "deleting_for": None,

@@ -21,10 +21,10 @@ import kopf
 from enclave_operator.api.kinds import ENCRYPTED_POLICY, SIGNED_POLICY, Kind
 from enclave_operator.controller.queue import Backoff, WorkQueue
 from enclave_operator.kube import ApiException, Kube
-from enclave_operator.policies import act, model, report
-from enclave_operator.policies.address import Target, resolve
 from enclave_operator.policies.client import AddressError, CASClient, Unreachable
-from enclave_operator.policies.trust import Trust, TrustError
+from enclave_operator.policies.controller import act, model, report
+from enclave_operator.policies.controller.address import Target, resolve
+from enclave_operator.policies.controller.trust import Trust, TrustError
 from enclave_operator.reconcile.report import now_iso, patch_status, post_event
 
 log = logging.getLogger("enclave_operator.policies")

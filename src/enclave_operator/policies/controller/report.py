@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from enclave_operator.policies.model import Act, Decision, Observation, Outcome, State
+from enclave_operator.policies.controller.model import Act, Decision, Observation, Outcome, State
 from enclave_operator.reconcile.model import Condition, Status
 from enclave_operator.reconcile.report import merge_conditions
 

@@ -8,8 +8,8 @@ from typing import Any
 from enclave_operator.api.kinds import SIGNED_POLICY, Kind
 from enclave_operator.kube import Kube
 from enclave_operator.policies.client import CASClient, Refused, Unreachable
-from enclave_operator.policies.model import FINALIZER, Outcome
-from enclave_operator.policies.report import registered_message
+from enclave_operator.policies.controller.model import FINALIZER, Outcome
+from enclave_operator.policies.controller.report import registered_message
 
 
 async def set_finalizer(kube: Kube, path: str, cr: Mapping[str, Any], add: bool) -> None:

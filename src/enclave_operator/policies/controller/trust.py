@@ -15,8 +15,8 @@ from pathlib import Path
 
 from enclave_operator.kube import ApiException, Kube
 from enclave_operator.pki import OPERATOR_CLIENT_SECRET
-from enclave_operator.policies.address import Target
 from enclave_operator.policies.client import tls_context
+from enclave_operator.policies.controller.address import Target
 
 CLIENT_SECRET = OPERATOR_CLIENT_SECRET
 
