@@ -83,12 +83,12 @@ class CASProcess:
             argv.append(f"--tls-dir={self.certs.tls_dir}")
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
-        context = ssl.create_default_context(cafile=str(self.ca_file()))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"CAS exited {self.proc.returncode}:\n{self.log.read_text()}")
-            try:
+            try:  # a self-signed CAS writes its CA file at start
+                context = ssl.create_default_context(cafile=str(self.ca_file()))
                 with urllib.request.urlopen(f"{self.url}/v1/health", context=context, timeout=2):
                     return
             except OSError:

@@ -59,7 +59,12 @@ def pod(
         }
     return PodView.of(
         {
-            "metadata": {"name": name, "namespace": "ns", "creationTimestamp": created},
+            "metadata": {
+                "name": name,
+                "namespace": "ns",
+                "creationTimestamp": created,
+                "uid": f"uid-{name}",
+            },
             "spec": spec,
             "status": {
                 "phase": phase,
@@ -157,10 +162,10 @@ def test_sgx_unreadable_capacity_is_minus_one():
     assert f.status["sgxDeviceAlert"] == 1
 
 
-def test_cas_version_is_the_running_image_tag():
-    assert cas_figures(
-        [pod("c", "n1", image="reg.io/cas:5.8.0")],
-    ).status == {"version": "5.8.0"}
+def test_cas_version_is_what_the_running_service_reports():
+    running = pod("c", "n1", image="reg.io/cas:5.8.0")
+    assert cas_figures([running]).status == {"version": ""}, "not the image tag"
+    assert cas_figures([running], {running.uid: "0.1.0"}).status == {"version": "0.1.0"}
     assert cas_figures([]).status == {"version": ""}
 
 

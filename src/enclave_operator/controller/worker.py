@@ -16,6 +16,7 @@ from enclave_operator.controller.caches import Caches, CRKey
 from enclave_operator.controller.memory import EXPECT_TIMEOUT, Memory
 from enclave_operator.controller.metrics import OperatorMetrics
 from enclave_operator.controller.queue import Backoff, WorkQueue
+from enclave_operator.controller.versions import ServiceVersions
 from enclave_operator.figures.cluster import unix
 from enclave_operator.figures.compute import Figures, cas_figures, las_figures, sgx_figures
 from enclave_operator.helm.releases import ObjectRef
@@ -48,6 +49,7 @@ class Controller:
         self.backoff = Backoff()
         self.memory: dict[CRKey, Memory] = {}
         self._events: set[asyncio.Task[None]] = set()
+        self.versions = ServiceVersions(kube, self.queue.add)
 
     def _event(self, ctx: Context, reason: str, message: str, warning: bool) -> None:
         """Events go out beside the reconcile, not in its way (they are best effort anyway)."""
@@ -152,7 +154,8 @@ class Controller:
     ) -> Figures:
         pods = self.caches.release_pods(namespace, release)
         if key.kind is CAS:
-            return cas_figures(pods)
+            port = int((spec.get("service") or {}).get("clientPort") or 8081)
+            return cas_figures(pods, self.versions.cas(key, release, namespace, port, pods))
         # the charts name the DaemonSet after the release; without one, pods are still to come
         daemonset = self.caches.lookup(ObjectRef("apps/v1", "DaemonSet", namespace, release))
         since = unix(daemonset["metadata"].get("creationTimestamp")) if daemonset else now

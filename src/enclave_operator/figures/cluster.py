@@ -86,6 +86,8 @@ class PodView:
     terminated: bool
     sgx: Mapping[str, Decimal]  # effective requests per SGX resource
     created: float = 0.0  # unix time
+    uid: str = ""
+    ip: str = ""  # the pod's own address: where its service answers
 
     @classmethod
     def of(cls, body: Mapping[str, Any]) -> PodView:
@@ -108,11 +110,13 @@ class PodView:
             or bool(meta.get("deletionTimestamp")),
             sgx=sgx_requests(spec),
             created=unix(meta.get("creationTimestamp")),
+            uid=meta.get("uid", ""),
+            ip=status.get("podIP") or "",
         )
 
     @property
-    def version(self) -> str:
-        """The image tag: what the pod actually runs, as far as the API can tell."""
+    def image_tag(self) -> str:
+        """The image tag: what the pod was started from, as far as the API can tell."""
         tail = self.image.rsplit("/", 1)[-1]
         return tail.split("@", 1)[0].split(":", 1)[1] if ":" in tail else ""
 

@@ -57,8 +57,15 @@ def _daemon_nodes(nodes: Sequence[NodeView], spec: Mapping[str, Any]) -> list[No
     return [n for n in nodes if n.selected_by(selector) and not n.daemon_blocked]
 
 
-def _version(pods: Iterable[PodView]) -> str:
-    versions = Counter(p.version for p in pods if p.ready and p.version)
+def _image_version(pods: Iterable[PodView]) -> str:
+    versions = Counter(p.image_tag for p in pods if p.ready and p.image_tag)
+    return versions.most_common(1)[0][0] if versions else ""
+
+
+def _version(pods: Iterable[PodView], reported: Mapping[str, str]) -> str:
+    """What most ready pods' services say they are (their version endpoint), not the image
+    tag; empty until one has answered."""
+    versions = Counter(reported[p.uid] for p in pods if p.ready and reported.get(p.uid))
     return versions.most_common(1)[0][0] if versions else ""
 
 
@@ -86,14 +93,14 @@ def las_figures(
             "ready": node.name in ready,
             "pod": pod.name if pod else "",
             "hostIP": (pod.host_ip if pod else "") or node.address,
-            "version": pod.version if pod else "",
+            "version": pod.image_tag if pod else "",
             **({"since": pod.ready_since} if pod and pod.ready_since else {}),
         }
     status = {
         "desiredNumberScheduled": len(selected),
         "numberAvailable": len(ready),
         "nodes": details,
-        "version": _version(running.values()),
+        "version": _image_version(running.values()),
         "lasReplicaAlert": len(selected) - len(ready) - len(starting),
     }
     alerts = _missing(selected, ready, starting, "lasReplicaAlert")
@@ -160,5 +167,6 @@ def sgx_figures(
     return Figures(status, tuple(alerts), tuple(starting))
 
 
-def cas_figures(pods: Sequence[PodView]) -> Figures:
-    return Figures({"version": _version(_running(pods).values())})
+def cas_figures(pods: Sequence[PodView], reported: Mapping[str, str] | None = None) -> Figures:
+    """``reported``: the version each pod's service answered, by pod uid."""
+    return Figures({"version": _version(_running(pods).values(), reported or {})})

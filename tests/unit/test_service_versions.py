@@ -1,0 +1,93 @@
+"""status.version of a CAS comes from the running service: asked once per ready pod, over TLS
+verified with the CAS's own CA for its Service name."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from pathlib import Path
+
+from enclave_operator import __version__
+from enclave_operator.controller.versions import ServiceVersions
+from enclave_operator.figures.cluster import PodView
+from enclave_operator.kube import ApiException
+from tests.support.cas_process import CASProcess, Certificates
+
+
+class Secrets:
+    """Answers the one Secret read the prober makes (the CAS's TLS Secret)."""
+
+    def __init__(self, ca: Path | None) -> None:
+        self.ca, self.paths = ca, []
+
+    async def get(self, path: str):
+        self.paths.append(path)
+        if self.ca is None:
+            raise ApiException(status=404)
+        return {"data": {"ca.crt": base64.b64encode(self.ca.read_bytes()).decode()}}
+
+
+def pod(uid: str, ip: str = "127.0.0.1", ready: bool = True) -> PodView:
+    return PodView("ns", f"cas-{uid}", "n1", ready, "", "", "img:9.9", False, {}, 0.0, uid, ip)
+
+
+async def ask(versions: ServiceVersions, port: int, pods: list[PodView], seen: list[object]):
+    versions.cas("key", "cas-x", "ns", port, pods)
+    for _ in range(100):
+        if seen:
+            break
+        await asyncio.sleep(0.05)
+    return versions.cas("key", "cas-x", "ns", port, pods)
+
+
+def test_the_version_the_service_reports(tmp_path):
+    """The test certificate names localhost: the prober must check that name, here the one
+    given as the Service's (a wrong name would fail verification)."""
+    certs = Certificates.make(tmp_path / "certs")
+    cas = CASProcess(tmp_path / "db", certs, tmp_path / "log")
+    cas.start()
+    try:
+        seen: list[object] = []
+        secrets = Secrets(certs.ca)
+        versions = ServiceVersions(secrets, seen.append)  # type: ignore[arg-type]
+        import enclave_operator.controller.versions as mod
+
+        real = mod._get_version
+
+        async def as_localhost(ip, port, host, context):
+            assert host == "cas-x.ns.svc"
+            return await real(ip, port, "localhost", context)
+
+        mod._get_version = as_localhost
+        try:
+            got = asyncio.run(ask(versions, cas.client_port, [pod("u1")], seen))
+        finally:
+            mod._get_version = real
+        assert got == {"u1": __version__}
+        assert seen == ["key"]
+        assert secrets.paths == ["/api/v1/namespaces/ns/secrets/cas-x-tls"]
+    finally:
+        cas.stop()
+
+
+def test_a_self_signed_cas_is_read_without_its_ca(tmp_path):
+    cas = CASProcess(tmp_path / "db", None, tmp_path / "log")
+    cas.start()
+    try:
+        seen: list[object] = []
+        versions = ServiceVersions(Secrets(None), seen.append)  # type: ignore[arg-type]
+        got = asyncio.run(ask(versions, cas.client_port, [pod("u2")], seen))
+        assert got == {"u2": __version__}
+    finally:
+        cas.stop()
+
+
+def test_pods_not_ready_or_without_address_are_not_asked():
+    async def run():
+        secrets = Secrets(None)
+        versions = ServiceVersions(secrets, lambda _: None)  # type: ignore[arg-type]
+        got = versions.cas("key", "cas-x", "ns", 1, [pod("a", ready=False), pod("b", ip="")])
+        await asyncio.sleep(0)
+        return got, secrets.paths
+
+    assert asyncio.run(run()) == ({}, [])
