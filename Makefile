@@ -12,7 +12,10 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $(STAMP)
 
+# setup-node.sh: the real node's Debian packages (containerd, runc, CNI plugins, iptables,
+# mmdebstrap), installed as root when missing.
 tools:
+	bash scripts/setup-node.sh
 	bash scripts/build-tools.sh >/dev/null
 
 # The chart carries the same CRDs (helm installs a chart's crds/ before its templates).

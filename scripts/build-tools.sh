@@ -38,14 +38,20 @@ kube_ldflags() {
 # kube wrapper must match the pinned version (scripts/gen-kube-wrapper.sh regenerates it).
 grep -q "k8s.io/kubernetes $KUBERNETES_VERSION" "$root/tools/kube/go.mod" || {
   echo "tools/kube/go.mod is not for $KUBERNETES_VERSION: run scripts/gen-kube-wrapper.sh" >&2; exit 1; }
+grep -q "github.com/coredns/coredns $COREDNS_VERSION" "$root/tools/coredns/go.mod" || {
+  echo "tools/coredns/go.mod is not for $COREDNS_VERSION: run 'go get github.com/coredns/coredns@$COREDNS_VERSION && go mod tidy' there" >&2; exit 1; }
 grep -q "go.etcd.io/etcd/server/v3 $ETCD_VERSION" "$root/tools/etcd/go.mod" || {
   echo "tools/etcd/go.mod is not for $ETCD_VERSION: run 'go get -tool go.etcd.io/etcd/server/v3@$ETCD_VERSION' there" >&2; exit 1; }
 
 build etcd sh -c "cd '$root/tools/etcd' && go build -trimpath -ldflags='-s -w' -o '$out/etcd' go.etcd.io/etcd/server/v3"
 ldf=$(kube_ldflags)
-for t in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+for t in kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy; do
   build "$t" sh -c "cd '$root/tools/kube' && go build -trimpath -ldflags='$ldf' -o '$out/$t' k8s.io/kubernetes/cmd/$t"
 done
+# The real node's DNS (only the plugins it uses, tools/coredns) and pod sandbox (tools/pause).
+build "coredns-$COREDNS_VERSION" sh -c "cd '$root/tools/coredns' && go build -trimpath -ldflags='-s -w' -o '$out/coredns-$COREDNS_VERSION' ."
+ln -sfn "coredns-$COREDNS_VERSION" "$out/coredns"
+build pause sh -c "cd '$root/tools/pause' && go build -trimpath -ldflags='-s -w' -o '$out/pause' ."
 build kwok sh -c "GOBIN='$out' go install -trimpath -ldflags='-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=${KWOK_VERSION#v}' sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
 build helm sh -c "GOBIN='$out' go install -trimpath -ldflags='-s -w -X helm.sh/helm/v4/internal/version.version=$HELM_VERSION' helm.sh/helm/v4/cmd/helm@$HELM_VERSION"
 # kwok ships its default stages as YAML in its module; kwokctl embeds them, plain kwok needs a file.

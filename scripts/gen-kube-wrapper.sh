@@ -26,7 +26,7 @@ dir="$root/tools/kube"
 } > "$dir/go.mod"
 rm -f "$dir/go.sum"
 cd "$dir"
-for t in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+for t in kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy; do
   go get -tool "k8s.io/kubernetes/cmd/$t@$kv"
 done
 go mod tidy

@@ -13,8 +13,11 @@ from rich.table import Table
 
 from enclave_operator.devcluster.binaries import BinariesMissing
 from enclave_operator.devcluster.cluster import ClusterError, DevCluster, default_directory
+from enclave_operator.devcluster.image import ImageError
+from enclave_operator.devcluster.nodenet import NetworkError
 from enclave_operator.devcluster.nodes import SGXFlavour
 from enclave_operator.devcluster.processes import StartupError
+from enclave_operator.devcluster.realnode import NodeError
 
 app = typer.Typer(help="Run a local Kubernetes control plane with simulated SGX nodes.")
 err = Console(stderr=True)
@@ -40,13 +43,28 @@ def up(
     sgx: Annotated[
         SGXFlavour, typer.Option(help="SGX device plugin the fake nodes advertise.")
     ] = SGXFlavour.INTEL,
+    real_nodes: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            max=1,
+            help="Real nodes: 1 runs this machine as a node (kubelet, containerd, runc, CNI, "
+            "kube-proxy, CoreDNS, the project's image; needs root), 0 none.",
+        ),
+    ] = 1,
     directory: DirOption = None,
 ) -> None:
-    """Build missing binaries, start the control plane and kwok, create the fake nodes."""
+    """Build missing binaries, start the control plane and kwok, create the fake nodes and
+    the real one."""
     cluster = DevCluster(directory)
     try:
-        cluster.up(nodes=nodes, sgx=sgx, say=lambda m: err.print(m, highlight=False))
-    except (ClusterError, BinariesMissing, StartupError) as e:
+        cluster.up(
+            nodes=nodes,
+            sgx=sgx,
+            real_nodes=real_nodes,
+            say=lambda m: err.print(m, highlight=False),
+        )
+    except (ClusterError, BinariesMissing, StartupError, NodeError, NetworkError, ImageError) as e:
         raise _fail(str(e)) from None
     except subprocess.CalledProcessError as e:
         raise _fail(f"building the binaries failed (exit {e.returncode})") from None

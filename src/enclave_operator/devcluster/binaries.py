@@ -18,6 +18,9 @@ BINARIES = (
     "helm",
 )
 KWOK_STAGES = "kwok-stages.yaml"
+# The real node's: kubelet and kube-proxy from k8s.io/kubernetes, CoreDNS with the plugins it
+# uses (tools/coredns), the pod sandbox's pause process (tools/pause).
+NODE_BINARIES = ("kubelet", "kube-proxy", "coredns", "pause")
 
 
 class BinariesMissing(RuntimeError):
@@ -31,8 +34,8 @@ class Toolset:
     def path(self, name: str) -> Path:
         return self.directory / name
 
-    def missing(self) -> list[str]:
-        wanted = (*BINARIES, KWOK_STAGES)
+    def missing(self, node: bool = False) -> list[str]:
+        wanted = (*BINARIES, KWOK_STAGES, *(NODE_BINARIES if node else ()))
         return [n for n in wanted if not self.path(n).exists()]
 
 
@@ -69,18 +72,19 @@ def build_script() -> Path | None:
     return None
 
 
-def ensure_built() -> Toolset:
-    """Build what is missing (printing progress); a no-op when every binary is cached."""
+def ensure_built(node: bool = False) -> Toolset:
+    """Build what is missing (printing progress); a no-op when every binary is cached.
+    `node`: the real node's binaries too."""
     tools = toolset()
-    if not tools.missing():
+    if not tools.missing(node):
         return tools
     script = build_script()
     if script is None:
         raise BinariesMissing(
-            f"missing {', '.join(tools.missing())} in {tools.directory}; "
+            f"missing {', '.join(tools.missing(node))} in {tools.directory}; "
             "build them with scripts/build-tools.sh from a source checkout"
         )
     subprocess.run(["bash", str(script)], check=True, stdout=subprocess.DEVNULL)
-    if still := tools.missing():
+    if still := tools.missing(node):
         raise BinariesMissing(f"build finished but {', '.join(still)} is still missing")
     return tools

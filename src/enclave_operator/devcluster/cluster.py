@@ -4,6 +4,7 @@ loopback, with free ports and all data in one directory that `down` removes."""
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import shutil
 import tempfile
@@ -12,7 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from enclave_operator.devcluster import binaries, processes
+from enclave_operator.devcluster import binaries, image, processes, realnode
+from enclave_operator.devcluster.nodeconf import PAUSE_IMAGE
 from enclave_operator.devcluster.nodes import KWOK_SELECTOR, SGXFlavour
 from enclave_operator.devcluster.pki import CertificateAuthority, service_account_keys
 from enclave_operator.devcluster.plane import ControlPlane
@@ -68,37 +70,78 @@ class DevCluster:
         state = self.state()
         return state is not None and any(c.running() for c in state.components)
 
-    def up(self, nodes: int = 3, sgx: SGXFlavour = SGXFlavour.INTEL, say: Say = print) -> State:
+    def up(
+        self,
+        nodes: int = 3,
+        sgx: SGXFlavour = SGXFlavour.INTEL,
+        say: Say = print,
+        real_nodes: int = 0,
+    ) -> State:
+        """Start the control plane, `nodes` kwok nodes and, with real_nodes=1, this machine."""
         if self.running():
             raise ClusterError(
                 f"a dev cluster is already running in {self.directory} "
                 "(`enclavectl dev-cluster down` stops it)"
             )
         self.down(say=lambda _: None)  # clear what a crashed run left
-        tools = binaries.ensure_built()
         t0 = time.monotonic()
+        tools = binaries.ensure_built(node=real_nodes > 0)
+        images = self._images(tools, say) if real_nodes else []
         self.directory.mkdir(parents=True, mode=0o700)
         pki = self.directory / "pki"
         pki.mkdir()
         ca = CertificateAuthority(pki)
-        plane = ControlPlane(self.directory, tools, ca, service_account_keys(pki))
-        state = State(server=plane.server, nodes=nodes, sgx=sgx.value, started=time.time())
+        state: State | None = None
         try:
-            for component in plane.start(say):
+            net = realnode.prepare(self.directory) if real_nodes else None
+            plane = ControlPlane(
+                self.directory,
+                tools,
+                ca,
+                service_account_keys(pki),
+                bind=net.host_ip if net else "127.0.0.1",
+                real_node=net is not None,
+            )
+            state = State(
+                server=plane.server,
+                nodes=nodes,
+                sgx=sgx.value,
+                started=time.time(),
+                real_nodes=real_nodes,
+            )
+            node = realnode.RealNode(self.directory, net, tools, ca) if net else None
+            node_steps = node.start(plane.server, images, say) if node else iter(())
+            for component in itertools.chain(plane.start(say), node_steps):
                 state.components.append(component)
                 self._state_file.write_text(state.dump())
             plane.add_nodes(nodes, sgx, say)
+            if node is not None:
+                node.wait_ready(self.kubeconfig, say)
         except BaseException:
             self.down(say=lambda _: None)
             raise
-        say(f"dev cluster up in {time.monotonic() - t0:.1f}s: {nodes} nodes ({sgx.value} SGX)")
+        real = f" + {real_nodes} real node" if real_nodes else ""
+        say(
+            f"dev cluster up in {time.monotonic() - t0:.1f}s: {nodes} nodes ({sgx.value} SGX){real}"
+        )
         say(f"export KUBECONFIG={self.kubeconfig}")
         return state
+
+    @staticmethod
+    def _images(tools: binaries.Toolset, say: Say) -> list[image.Image]:
+        script = binaries.build_script()
+        if script is None:
+            raise ClusterError("the real node's images are built from a source checkout")
+        t0 = time.monotonic()
+        built = image.build_all(tools, script.parent.parent, PAUSE_IMAGE)
+        say(f"images ready in {time.monotonic() - t0:.1f}s")
+        return built
 
     def down(self, say: Say = print) -> bool:
         """Stop every process and remove the directory; False if there was nothing to stop."""
         state = self.state() if self.directory.exists() else None
         volumes = provisioned_volumes(self.kubeconfig) if state is not None else []
+        realnode.teardown(self.directory, state.components if state else [], say)
         for pidfile in self.directory.glob("*.pid"):  # processes attached to the cluster
             processes.stop(int(pidfile.read_text().strip() or 0))
             say(f"stopped {pidfile.stem}")
@@ -127,6 +170,7 @@ class DevCluster:
             "server": state.server,
             "kubeconfig": str(self.kubeconfig),
             "nodes": state.nodes,
+            "realNodes": state.real_nodes,
             "sgx": state.sgx,
             "components": comps,
             "nodeSelector": KWOK_SELECTOR,

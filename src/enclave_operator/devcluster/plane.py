@@ -64,9 +64,18 @@ def write_kubeconfig(path: Path, server: str, ca: Path, user: KeyPair) -> None:
 
 class ControlPlane:
     def __init__(
-        self, directory: Path, tools: Toolset, ca: CertificateAuthority, sa: KeyPair
+        self,
+        directory: Path,
+        tools: Toolset,
+        ca: CertificateAuthority,
+        sa: KeyPair,
+        bind: str = "127.0.0.1",
+        real_node: bool = False,
     ) -> None:
+        """`bind`: loopback, or with a real node the host end of its veth (pods dial it)."""
         self.dir = directory
+        self.bind = bind
+        self.real_node = real_node
         self.tools = tools
         self.ca = ca
         self.sa = sa
@@ -75,7 +84,7 @@ class ControlPlane:
         self.ports = {
             n: processes.free_port() for n in ("etcd", "peer", "api", "kcm", "sched", "kwok")
         }
-        self.server = f"https://127.0.0.1:{self.ports['api']}"
+        self.server = f"https://{bind}:{self.ports['api']}"
 
     def _kubeconfig(self, name: str, cn: str, org: str | None = None) -> Path:
         pair = self.ca.issue(name, cn, org=org, client=True)
@@ -108,6 +117,7 @@ class ControlPlane:
                 "kubernetes.default.svc",
                 "kubernetes.default.svc.cluster.local",
                 "10.96.0.1",
+                self.bind,
             ),
         )
         admin = self._kubeconfig("admin", "enclave-dev-admin", org="system:masters")
@@ -141,8 +151,8 @@ class ControlPlane:
                 [
                     str(bin_("kube-apiserver")),
                     f"--etcd-servers={etcd}",
-                    "--bind-address=127.0.0.1",
-                    "--advertise-address=127.0.0.1",
+                    f"--bind-address={self.bind}",
+                    f"--advertise-address={self.bind}",
                     f"--secure-port={p['api']}",
                     f"--cert-dir={d / 'pki'}",
                     f"--tls-cert-file={serving.cert}",
@@ -154,7 +164,7 @@ class ControlPlane:
                     "--authorization-mode=Node,RBAC",
                     f"--service-cluster-ip-range={SERVICE_CIDR}",
                     "--allow-privileged=true",
-                    "--endpoint-reconciler-type=none",
+                    *self._node_args(),
                     "--profiling=false",
                     "--v=0",
                     f"--audit-policy-file={self._audit_policy()}",
@@ -218,6 +228,24 @@ class ControlPlane:
                 ],
                 f"http://127.0.0.1:{p['kwok']}/healthz",
             ),
+        ]
+
+    def _node_args(self) -> list[str]:
+        """Without a real node nothing dials the `kubernetes` Service or a kubelet."""
+        if not self.real_node:
+            return ["--endpoint-reconciler-type=none"]
+        client = self.ca.issue(
+            "apiserver-kubelet-client",
+            "kube-apiserver-kubelet-client",
+            org="system:masters",
+            client=True,
+        )
+        return [
+            f"--kubelet-client-certificate={client.cert}",
+            f"--kubelet-client-key={client.key}",
+            "--kubelet-preferred-address-types=InternalIP",
+            # webhooks and aggregated APIs reach pod IPs directly: the host has no kube-proxy
+            "--enable-aggregator-routing=true",
         ]
 
     def start(self, say: Callable[[str], None]) -> Iterator[ComponentState]:

@@ -29,6 +29,7 @@ class State:
     sgx: str
     started: float
     components: list[ComponentState] = field(default_factory=list)
+    real_nodes: int = 0
 
     def dump(self) -> str:
         return json.dumps(

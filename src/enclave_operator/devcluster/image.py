@@ -1,0 +1,292 @@
+"""The project's image and a pause image, made without a Docker engine or a registry.
+
+The Dockerfile's recipe, done with local tools: the base is Debian bookworm's python3 made by
+mmdebstrap from Debian's archive (the Dockerfile's python:3.11-slim-bookworm cannot be pulled
+here); the second layer is the package and its dependencies installed by pip into
+/usr/local/lib/python3.11/dist-packages, an `enclavectl` launcher and the helm built from its
+Go module; uid 65532, HOME=/tmp, `enclavectl operator run`. Layers are plain tars written into
+an OCI layout, which `ctr images import` loads into the node's containerd. Each layer is cached
+under ~/.cache/enclave-operator/images, named by the hash of what goes into it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from enclave_operator.devcluster import binaries
+
+APP_IMAGE = "docker.io/library/enclave-operator:0.1.0"
+PYTHON_SITE = "usr/local/lib/python3.11/dist-packages"
+# Bump when the recipe below changes in a way the hashed inputs do not show.
+RECIPE = "1"
+BASE_ARGS = [
+    "mmdebstrap",
+    "--quiet",
+    "--variant=minbase",
+    "--include=python3,ca-certificates",
+    "--mode=root",
+    "--format=tar",
+    "--customize-hook=echo 'enclave:x:65532:65532::/tmp:/usr/sbin/nologin' >> \"$1/etc/passwd\"",
+    "--customize-hook=echo 'enclave:x:65532:' >> \"$1/etc/group\"",
+    '--customize-hook=rm -rf "$1"/usr/share/doc/* "$1"/usr/share/man/* '
+    '"$1"/var/cache/apt/* "$1"/var/lib/apt/lists/*',
+    "bookworm",
+]
+MIRROR = "http://deb.debian.org/debian"
+LAUNCHER = """#!/usr/bin/python3
+import sys
+
+from enclave_operator.cli.main import main
+
+sys.exit(main())
+"""
+ENV = [
+    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "HOME=/tmp",
+    "PYTHONDONTWRITEBYTECODE=1",
+    "PYTHONUNBUFFERED=1",
+]
+
+
+class ImageError(RuntimeError):
+    """A build step failed; the message carries its output."""
+
+
+@dataclass(frozen=True)
+class Image:
+    name: str
+    layout: Path  # an OCI image layout directory
+
+
+def cache_dir() -> Path:
+    d = binaries.cache_root() / "images"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def _run(argv: list[str], **kw: Any) -> None:
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False, **kw)
+    if proc.returncode != 0:
+        out = (proc.stdout + proc.stderr).strip().splitlines()[-20:]
+        raise ImageError(f"{argv[0]} failed (exit {proc.returncode}):\n" + "\n".join(out))
+
+
+def _sha256(path: Path) -> str:
+    """Digest of a layer file, remembered beside it."""
+    memo = path.with_suffix(".sha256")
+    if memo.exists() and memo.stat().st_mtime >= path.stat().st_mtime:
+        return memo.read_text().strip()
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    memo.write_text(h.hexdigest())
+    return h.hexdigest()
+
+
+def _tree_hash(*paths: Path) -> str:
+    h = hashlib.sha256(RECIPE.encode())
+    for root in paths:
+        files = [root] if root.is_file() else sorted(root.rglob("*"))
+        for f in files:
+            if f.is_file() and "__pycache__" not in f.parts and ".egg-info" not in str(f):
+                h.update(str(f.relative_to(root.parent)).encode())
+                h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def base_layer() -> Path:
+    """Debian bookworm minbase with python3 and the image's user, made by mmdebstrap."""
+    key = hashlib.sha256(json.dumps([RECIPE, *BASE_ARGS, MIRROR]).encode()).hexdigest()[:16]
+    out = cache_dir() / f"base-{key}.tar"
+    if not out.exists():
+        tmp = out.with_suffix(".tmp")
+        _run([*BASE_ARGS, str(tmp), MIRROR])
+        tmp.rename(out)
+    return out
+
+
+def app_layer(source: Path, helm: Path) -> Path:
+    """The package with its dependencies, the launcher and helm, as a second layer."""
+    key = _tree_hash(source / "pyproject.toml", source / "src", helm)
+    out = cache_dir() / f"app-{key}.tar"
+    if out.exists():
+        return out
+    with tempfile.TemporaryDirectory(prefix="enclave-image-") as tmp:
+        stage = Path(tmp) / "stage"
+        site = stage / PYTHON_SITE
+        site.mkdir(parents=True)
+        _run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--no-warn-script-location",
+                "--target",
+                str(site),
+                str(source),
+            ],
+            env={**os.environ, "PIP_NO_INPUT": "1"},
+        )
+        shutil.rmtree(site / "bin", ignore_errors=True)  # scripts with this host's shebang
+        bindir = stage / "usr/local/bin"
+        bindir.mkdir(parents=True, exist_ok=True)
+        (bindir / "enclavectl").write_text(LAUNCHER)
+        (bindir / "enclavectl").chmod(0o755)
+        shutil.copy2(helm, bindir / "helm")
+        # no entry for "." : the layer must not change the permissions of /
+        tmp_out = out.with_suffix(".tmp")
+        _run(
+            [
+                "tar",
+                "--numeric-owner",
+                "--owner=0",
+                "--group=0",
+                "-C",
+                str(stage),
+                "-cf",
+                str(tmp_out),
+                "usr",
+            ]
+        )
+        tmp_out.rename(out)
+    return out
+
+
+def single_file_layer(binary: Path, name: str) -> Path:
+    """A layer holding one static binary at /<name> (the pause image)."""
+    key = _tree_hash(binary)
+    out = cache_dir() / f"{name}-{key}.tar"
+    if not out.exists():
+        with tempfile.TemporaryDirectory() as tmp:
+            shutil.copy2(binary, Path(tmp) / name)
+            _run(
+                [
+                    "tar",
+                    "--numeric-owner",
+                    "--owner=0",
+                    "--group=0",
+                    "-C",
+                    tmp,
+                    "-cf",
+                    str(out),
+                    name,
+                ]
+            )
+    return out
+
+
+def _blob(layout: Path, data: bytes) -> dict[str, Any]:
+    digest = hashlib.sha256(data).hexdigest()
+    (layout / "blobs" / "sha256" / digest).write_bytes(data)
+    return {"digest": f"sha256:{digest}", "size": len(data)}
+
+
+def oci_layout(name: str, layers: list[Path], config: dict[str, Any]) -> Image:
+    """An OCI image layout of `layers` (linked, not copied) named `name` for containerd."""
+    digests = [_sha256(layer) for layer in layers]
+    key = hashlib.sha256(json.dumps([name, digests, config]).encode()).hexdigest()[:16]
+    layout = cache_dir() / f"layout-{key}"
+    if (layout / "index.json").exists():
+        return Image(name, layout)
+    tmp = Path(tempfile.mkdtemp(prefix="layout-", dir=cache_dir()))
+    blobs = tmp / "blobs" / "sha256"
+    blobs.mkdir(parents=True)
+    for layer, digest in zip(layers, digests, strict=True):
+        os.link(layer, blobs / digest)
+    platform = {"architecture": "amd64", "os": "linux"}
+    cfg = _blob(
+        tmp,
+        json.dumps(
+            {
+                **platform,
+                "config": config,
+                "rootfs": {"type": "layers", "diff_ids": [f"sha256:{d}" for d in digests]},
+            }
+        ).encode(),
+    )
+    layer_descs = [
+        {
+            "mediaType": "application/vnd.oci.image.layer.v1.tar",
+            "digest": f"sha256:{d}",
+            "size": layer.stat().st_size,
+        }
+        for layer, d in zip(layers, digests, strict=True)
+    ]
+    manifest = _blob(
+        tmp,
+        json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": {"mediaType": "application/vnd.oci.image.config.v1+json", **cfg},
+                "layers": layer_descs,
+            }
+        ).encode(),
+    )
+    index = {
+        "schemaVersion": 2,
+        "manifests": [
+            {
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                **manifest,
+                "platform": platform,
+                "annotations": {
+                    "io.containerd.image.name": name,
+                    "org.opencontainers.image.ref.name": name.rsplit(":", 1)[1],
+                },
+            }
+        ],
+    }
+    (tmp / "index.json").write_text(json.dumps(index))
+    (tmp / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
+    shutil.rmtree(layout, ignore_errors=True)
+    tmp.rename(layout)
+    return Image(name, layout)
+
+
+def build_all(tools: binaries.Toolset, source: Path, pause_image: str) -> list[Image]:
+    """The project's image and the pause image, from the cache when nothing changed."""
+    app = oci_layout(
+        APP_IMAGE,
+        [base_layer(), app_layer(source, tools.path("helm"))],
+        {
+            "Env": ENV,
+            "Cmd": ["enclavectl", "operator", "run"],
+            "User": "65532:65532",
+            "WorkingDir": "/",
+        },
+    )
+    pause = oci_layout(
+        pause_image,
+        [single_file_layer(tools.path("pause"), "pause")],
+        {"Entrypoint": ["/pause"], "User": "65535:65535"},
+    )
+    return [app, pause]
+
+
+def import_into(socket: Path, images: list[Image]) -> None:
+    """Load each layout into containerd's k8s.io namespace, where the kubelet finds it."""
+    for image in images:
+        tar = subprocess.Popen(
+            ["tar", "-C", str(image.layout), "-chf", "-", "."], stdout=subprocess.PIPE
+        )
+        try:
+            _run(
+                ["ctr", "-a", str(socket), "-n", "k8s.io", "images", "import", "-"],
+                stdin=tar.stdout,
+            )
+        finally:
+            tar.wait()

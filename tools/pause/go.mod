@@ -1,0 +1,3 @@
+module enclave.dev/tools/pause
+
+go 1.24
