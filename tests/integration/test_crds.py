@@ -7,6 +7,7 @@ what it should (and accepts what it should): these tests create objects and read
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,23 @@ class Objects:
         return as_dict(self.api.get_cluster_custom_object(g, v, p, name))
 
     def replace(self, kind: Kind, obj: dict[str, Any]) -> dict[str, Any]:
+        """Retried on 409: the session's operator may have just written the object (the policy
+        controller adds its finalizer); the intended spec and labels go onto the latest."""
+        for _ in range(20):
+            try:
+                return self._replace(kind, obj)
+            except ApiException as error:
+                if error.status != 409:
+                    raise
+            latest = self.get(kind, obj["metadata"]["name"])
+            meta = {**latest["metadata"]}
+            if "labels" in obj["metadata"]:
+                meta["labels"] = obj["metadata"]["labels"]
+            obj = {**latest, "metadata": meta, **({"spec": obj["spec"]} if "spec" in obj else {})}
+            time.sleep(0.1)
+        return self._replace(kind, obj)
+
+    def _replace(self, kind: Kind, obj: dict[str, Any]) -> dict[str, Any]:
         g, v, p, name = kind.group, kind.version, kind.plural, obj["metadata"]["name"]
         if kind.namespaced:
             ns = self.namespace
@@ -89,7 +107,8 @@ class Objects:
         return as_dict(self.api.replace_cluster_custom_object_status(g, v, p, name, obj))
 
     def delete(self, kind: Kind, name: str) -> None:
-        """Delete if present: cleanup must not fail because creation was refused."""
+        """Delete if present (cleanup must not fail because creation was refused), and wait
+        until it is gone: the operator's finalizers may hold it for a moment."""
         g, v, p = kind.group, kind.version, kind.plural
         try:
             if kind.namespaced:
@@ -99,6 +118,17 @@ class Objects:
         except ApiException as error:
             if error.status != 404:
                 raise
+            return
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                self.get(kind, name)
+            except ApiException as error:
+                if error.status == 404:
+                    return
+                raise
+            time.sleep(0.1)
+        raise AssertionError(f"{kind.kind} {name} still present 60 s after deletion")
 
 
 def as_dict(result: object) -> dict[str, Any]:
