@@ -8,6 +8,7 @@ import typer
 
 from enclave_operator import __version__
 from enclave_operator.cli import devcluster, inspection, install, operator, policy, service
+from enclave_operator.cli import enclave as enclave_cli
 
 app = typer.Typer(
     name="enclavectl",
@@ -19,6 +20,7 @@ app.add_typer(devcluster.app, name="dev-cluster")
 app.add_typer(operator.app, name="operator")
 app.add_typer(service.app, name="service")
 app.add_typer(policy.app, name="policy")
+app.add_typer(enclave_cli.app, name="enclave")
 app.command()(install.install)
 app.command()(install.uninstall)
 app.command()(inspection.status)

@@ -17,3 +17,7 @@ app.command("cas")(service_cas.cas)
 from enclave_operator.cli import service_sgxplugin  # noqa: E402
 
 app.command("sgx-plugin")(service_sgxplugin.sgx_plugin)
+
+from enclave_operator.cli import service_las  # noqa: E402
+
+app.command("las")(service_las.las)

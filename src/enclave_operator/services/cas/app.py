@@ -22,6 +22,7 @@ from typing import Any
 from aiohttp import web
 
 from enclave_operator import __version__
+from enclave_operator.services.cas import attestation
 from enclave_operator.services.cas.identity import is_operator
 from enclave_operator.services.cas.registry import Refusal, Registry
 
@@ -132,10 +133,11 @@ def client_app(registry: Registry, ephemeral: bool) -> web.Application:
 
 
 def enclave_app(registry: Registry, ephemeral: bool) -> web.Application:
-    """The port LAS and attested workloads use; health and version for now."""
+    """The port LAS and attested workloads use: enrolment and attestation (attestation.py)."""
     app = web.Application(middlewares=[errors], client_max_size=MAX_BODY)
     app[REGISTRY] = registry
     app[EPHEMERAL] = ephemeral
     app.router.add_get("/v1/health", health)
     app.router.add_get("/v1/version", version)
+    attestation.install(app, registry)
     return app

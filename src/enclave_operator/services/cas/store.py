@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 log = logging.getLogger("enclave_operator.cas.store")
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 FILE = "cas.sqlite3"
 T = TypeVar("T")
 
@@ -39,6 +39,18 @@ CREATE TABLE IF NOT EXISTS policies (
     created REAL NOT NULL
 );
 """
+
+_MIGRATIONS = {
+    # 1 → 2: the attestation keys of enrolled LAS instances (services/cas/attestation.py)
+    1: """
+CREATE TABLE IF NOT EXISTS las_keys (
+    key TEXT PRIMARY KEY,
+    node TEXT NOT NULL,
+    authenticated INTEGER NOT NULL,
+    enrolled REAL NOT NULL
+);
+""",
+}
 
 
 class StoreError(RuntimeError):
@@ -76,8 +88,12 @@ class Store:
         self._writer = self._connect()
         self._writer.executescript(_SCHEMA)
         version = self._writer.execute("PRAGMA user_version").fetchone()[0]
-        if version not in (0, SCHEMA_VERSION):
+        if version not in (0, SCHEMA_VERSION, *_MIGRATIONS):
             raise StoreError(f"{self.path}: schema version {version}, expected {SCHEMA_VERSION}")
+        for step in range(max(version, 1), SCHEMA_VERSION):  # a new store starts at 1 too
+            self._writer.executescript(_MIGRATIONS[step])
+            if version:
+                log.info("%s: schema version %d migrated to %d", self.path, step, step + 1)
         self._writer.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         row = self._writer.execute("SELECT value FROM meta WHERE key = 'instance'").fetchone()
         if row is None:  # an empty store is a new instance: clients re-register everything
