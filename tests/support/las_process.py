@@ -3,6 +3,7 @@ attestation tests share: a workload script, a policy for it, `enclavectl enclave
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import signal
@@ -14,6 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from enclave_operator.devcluster.processes import free_port
+from enclave_operator.pki import Authority
+from enclave_operator.services.cas.attestation import LAS_CN
+from tests.support.cas_process import Certificates
 
 ENCLAVECTL = [sys.executable, "-m", "enclave_operator.cli"]
 
@@ -138,3 +142,20 @@ def enclave_run(
         env=env,
         timeout=timeout,
     )
+
+
+def certificates_with_las_client(directory: Path) -> Certificates:
+    """Certificates.make's layout, plus ``las.crt``/``las.key``: a LAS client certificate
+    (CN enclave-las) and ``stranger.crt``/``.key`` (same CN, another CA)."""
+    authority = Authority("test-cas-ca", dt.timedelta(days=2))
+    serving = authority.issue("localhost", hosts=["localhost", "127.0.0.1"])
+    tls = directory / "tls"
+    tls.mkdir(parents=True, exist_ok=True)
+    (tls / "tls.crt").write_bytes(serving.cert)
+    (tls / "tls.key").write_bytes(serving.key)
+    (tls / "ca.crt").write_bytes(authority.cert)
+    for name, ca in (("las", authority), ("stranger", Authority("other", dt.timedelta(days=2)))):
+        issued = ca.issue(LAS_CN, client=True)
+        (directory / f"{name}.crt").write_bytes(issued.cert)
+        (directory / f"{name}.key").write_bytes(issued.key)
+    return Certificates(directory)
