@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from enclave_operator.attestation import quote as quotes
 from enclave_operator.attestation.measurement import measure, resolve
@@ -230,3 +232,52 @@ def test_no_secret_in_any_log(setup):
         assert SECRET not in text
         assert DIGEST not in text
     assert "released demo/app (1 secrets)" in setup.cas.log.read_text()
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=80),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner),
+    max_leaves=12,
+)
+QUOTE_KEYS = ["format", "measurement", "reportData", "las", "node", "issued", "signature"]
+bodies = st.one_of(
+    st.binary(max_size=300),
+    json_values.map(lambda v: json.dumps(v).encode()),
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "measurement": json_values,
+            "reportData": json_values,
+            "configId": json_values,
+            "key": json_values,
+            "node": json_values,
+            "timestamp": st.integers() | json_values,
+            "proof": json_values,
+            "quote": st.fixed_dictionaries({}, optional=dict.fromkeys(QUOTE_KEYS, json_values)),
+        },
+    ).map(lambda d: json.dumps(d).encode()),
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+@given(body=bodies)
+def test_fuzzed_bodies_get_4xx_never_5xx(setup, body):
+    ctx = ssl.create_default_context(cafile=str(setup.certs.ca))
+    for url, context in (
+        (f"http://{setup.las.address}/v1/quote", None),
+        (f"https://{setup.cas_enclave}/v1/attest", ctx),
+        (f"https://{setup.cas_enclave}/v1/las/enrol", ctx),
+    ):
+        req = urllib.request.Request(url, data=body)
+        try:
+            with urllib.request.urlopen(req, context=context, timeout=10) as r:
+                status, answer = r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            status, answer = e.code, json.loads(e.read())
+        assert status < 500, (url, body)
+        assert status < 300 or answer["error"]["message"]
+
+
+def test_services_alive_after_the_fuzzing(setup):
+    assert setup.las.alive()
+    assert setup.cas.alive()

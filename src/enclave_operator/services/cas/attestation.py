@@ -72,7 +72,7 @@ async def _body(request: web.Request) -> dict[str, Any]:
     raw = await request.read()
     try:
         body = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as e:
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
         raise Refusal(400, "InvalidBody", f"body is not UTF-8 JSON: {e}") from e
     if not isinstance(body, dict):
         raise Refusal(400, "InvalidBody", "body must be a JSON object")
@@ -105,8 +105,8 @@ class Attestation:
         key, node, stamp, proof = (body.get(f) for f in ("key", "node", "timestamp", "proof"))
         if not isinstance(key, str) or not isinstance(proof, str):
             raise Refusal(400, "InvalidField", "key and proof: strings are required", "key")
-        if not isinstance(stamp, int) or isinstance(stamp, bool):
-            raise Refusal(400, "InvalidField", "timestamp: an integer is required", "timestamp")
+        if not isinstance(stamp, int) or isinstance(stamp, bool) or not 0 <= stamp < 2**63:
+            raise Refusal(400, "InvalidField", "timestamp: Unix seconds are required", "timestamp")
         try:
             public = quotes.load_key(key, "key")
             quotes.check_node(node)

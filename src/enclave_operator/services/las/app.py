@@ -101,7 +101,7 @@ async def quote(request: web.Request) -> web.Response:
     raw = await request.read()
     try:
         body = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as e:
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
         raise BadRequest(f"body is not UTF-8 JSON: {e}") from e
     if not isinstance(body, dict):
         raise BadRequest("body must be a JSON object")
