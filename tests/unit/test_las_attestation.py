@@ -200,8 +200,8 @@ def test_cas_verified_with_the_wrong_ca_is_refused(setup, tmp_path):
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        (b"not json", ""),
-        (b"[1]", ""),
+        (b"not json", "body"),
+        (b"[1]", "body"),
         (b'{"measurement": "xyz"}', "measurement"),
         (b'{"measurement": 5}', "measurement"),
         (json.dumps({"measurement": "ab" * 32, "reportData": "!!"}).encode(), "reportData"),
@@ -210,7 +210,7 @@ def test_cas_verified_with_the_wrong_ca_is_refused(setup, tmp_path):
             json.dumps({"measurement": "ab" * 32, "reportData": "QQ==" * 30}).encode(),
             "reportData",
         ),
-        (b"\xff\xfe", ""),
+        (b"\xff\xfe", "body"),
     ],
 )
 def test_las_bad_input_is_a_4xx_with_a_reason(setup, body, field):
@@ -222,6 +222,14 @@ def test_las_bad_input_is_a_4xx_with_a_reason(setup, body, field):
     assert error["message"]
     assert error.get("field", "") == field
     assert setup.las.alive()
+
+
+def test_las_body_over_the_limit_is_a_413(setup):
+    req = urllib.request.Request(f"http://{setup.las.address}/v1/quote", data=b" " * 20000)
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(req, timeout=10)
+    assert e.value.code == 413
+    assert json.loads(e.value.read())["error"]["field"] == "body"
 
 
 def test_no_secret_in_any_log(setup):

@@ -73,9 +73,9 @@ async def _body(request: web.Request) -> dict[str, Any]:
     try:
         body = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as e:
-        raise Refusal(400, "InvalidBody", f"body is not UTF-8 JSON: {e}") from e
+        raise Refusal(400, "InvalidBody", f"body is not UTF-8 JSON: {e}", "body") from e
     if not isinstance(body, dict):
-        raise Refusal(400, "InvalidBody", "body must be a JSON object")
+        raise Refusal(400, "InvalidBody", "body must be a JSON object", "body")
     return body
 
 

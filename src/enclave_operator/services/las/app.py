@@ -65,9 +65,10 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except BadRequest as e:
-        return error(400, "InvalidField" if e.field else "InvalidBody", e.message, e.field)
+        code = "InvalidBody" if e.field == "body" else "InvalidField"
+        return error(400, code, e.message, e.field)
     except web.HTTPRequestEntityTooLarge:
-        return error(413, "TooLarge", f"request body over {MAX_BODY} bytes")
+        return error(413, "TooLarge", f"request body over {MAX_BODY} bytes", "body")
     except web.HTTPException as e:
         if e.status < 400:
             raise
@@ -102,9 +103,9 @@ async def quote(request: web.Request) -> web.Response:
     try:
         body = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as e:
-        raise BadRequest(f"body is not UTF-8 JSON: {e}") from e
+        raise BadRequest(f"body is not UTF-8 JSON: {e}", "body") from e
     if not isinstance(body, dict):
-        raise BadRequest("body must be a JSON object")
+        raise BadRequest("body must be a JSON object", "body")
     data = body.get("reportData", "")
     if not isinstance(data, str):
         raise BadRequest("reportData: base64 text is required", "reportData")
