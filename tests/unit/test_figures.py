@@ -85,7 +85,10 @@ NODES = [node("n1"), node("n2"), node("n3", labels={"pool": "b"})]
 
 
 def test_las_all_running():
-    f = las_figures({}, NODES, [pod("a", "n1"), pod("b", "n2"), pod("c", "n3")], NOW)
+    reported = {"uid-a": "1.2", "uid-b": "1.2", "uid-c": "1.2"}
+    f = las_figures(
+        {}, NODES, [pod("a", "n1"), pod("b", "n2"), pod("c", "n3")], NOW, reported=reported
+    )
     assert f.status["desiredNumberScheduled"] == 3
     assert f.status["numberAvailable"] == 3
     assert f.status["lasReplicaAlert"] == 0

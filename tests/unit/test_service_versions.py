@@ -1,4 +1,4 @@
-"""status.version of a CAS comes from the running service: asked once per ready pod, over TLS
+"""status.version of a CAS or LAS comes from the running service: asked once per ready pod, over TLS
 verified with the CAS's own CA for its Service name."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from enclave_operator.controller.versions import ServiceVersions
 from enclave_operator.figures.cluster import PodView
 from enclave_operator.kube import ApiException
 from tests.support.cas_process import CASProcess, Certificates
+from tests.support.las_process import LASProcess
 
 
 class Secrets:
@@ -40,6 +41,27 @@ async def ask(versions: ServiceVersions, port: int, pods: list[PodView], seen: l
     return versions.cas("key", "cas-x", "ns", port, pods)
 
 
+def test_the_version_a_las_reports(tmp_path):
+    las = LASProcess(tmp_path / "las.log")
+    las.start()
+    try:
+        seen: list[object] = []
+        versions = ServiceVersions(Secrets(None), seen.append)  # type: ignore[arg-type]
+
+        async def run():
+            versions.las("las-key", las.port, [pod("l1")])
+            for _ in range(100):
+                if seen:
+                    break
+                await asyncio.sleep(0.05)
+            return versions.las("las-key", las.port, [pod("l1")])
+
+        assert asyncio.run(run()) == {"l1": __version__}
+        assert seen == ["las-key"]
+    finally:
+        las.stop()
+
+
 def test_the_version_the_service_reports(tmp_path):
     """The test certificate names localhost: the prober must check that name, here the one
     given as the Service's (a wrong name would fail verification)."""
@@ -54,9 +76,9 @@ def test_the_version_the_service_reports(tmp_path):
 
         real = mod._get_version
 
-        async def as_localhost(ip, port, host, context):
+        async def as_localhost(base, context, host):
             assert host == "cas-x.ns.svc"
-            return await real(ip, port, "localhost", context)
+            return await real(base, context, "localhost")
 
         mod._get_version = as_localhost
         try:

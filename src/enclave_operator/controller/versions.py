@@ -1,14 +1,15 @@
 """The version each running service pod reports, asked once per pod.
 
-A CAS's ``status.version`` is what the running service says on ``/v1/version``, not the tag of
-the image it was started from. When a ready CAS pod appears (a pod event), its address is asked
-once in the background; the answer is kept by pod uid and the CAS is reconciled again to show
-it. A pod that does not answer is asked again a few times with growing pauses, then left
-without a version (as on kwok nodes, where no container runs). No loop polls anything.
+A CAS's and a LAS's ``status.version`` is what the running service says on ``/v1/version``,
+not the tag of the image it was started from. When a ready pod appears (a pod event), its
+address is asked once in the background; the answer is kept by pod uid and the resource is
+reconciled again to show it. A pod that does not answer is asked again a few times with
+growing pauses, then left without a version (as on kwok nodes, where no container runs). No
+loop polls anything.
 
 The CAS's certificate is verified with the ``ca.crt`` of its TLS Secret for the name
 ``cas-<name>.<ns>.svc``; a CAS without one serves a self-signed certificate, and then only this
-version, which is no secret, is read without verification.
+version, which is no secret, is read without verification. LAS answers plain HTTP on its node.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import base64
 import functools
 import logging
 import ssl
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Any
 
 import aiohttp
@@ -40,11 +41,33 @@ class ServiceVersions:
     def cas(
         self, key: Hashable, release: str, namespace: str, port: int, pods: Sequence[PodView]
     ) -> dict[str, str]:
-        """Versions known for these pods, by uid; asks the ones not asked yet."""
+        """Versions known for these CAS pods, by uid; asks the ones not asked yet."""
+
+        async def fetch(pod: PodView) -> str:
+            context = await self._context(release, namespace)
+            host = f"{release}.{namespace}.svc"
+            return await _get_version(f"https://{_host(pod.ip)}:{port}", context, host)
+
+        return self._known(key, pods, fetch)
+
+    def las(self, key: Hashable, port: int, pods: Sequence[PodView]) -> dict[str, str]:
+        """Versions known for these LAS pods (plain HTTP on the node, as workloads reach it)."""
+
+        async def fetch(pod: PodView) -> str:
+            return await _get_version(f"http://{_host(pod.ip)}:{port}", None, None)
+
+        return self._known(key, pods, fetch)
+
+    def _known(
+        self,
+        key: Hashable,
+        pods: Sequence[PodView],
+        fetch: Callable[[PodView], Awaitable[str]],
+    ) -> dict[str, str]:
         for pod in pods:
             if pod.ready and pod.ip and pod.uid and pod.uid not in self._asked:
                 self._asked.add(pod.uid)
-                task = asyncio.create_task(self._ask_cas(key, release, namespace, port, pod))
+                task = asyncio.create_task(self._ask(key, pod, fetch))
                 self._tasks[pod.uid] = task
                 task.add_done_callback(functools.partial(self._done, pod.uid))
         live = {p.uid for p in pods}
@@ -56,22 +79,20 @@ class ServiceVersions:
     def _done(self, uid: str, _: asyncio.Task[None]) -> None:
         self._tasks.pop(uid, None)
 
-    async def _ask_cas(
-        self, key: Hashable, release: str, namespace: str, port: int, pod: PodView
+    async def _ask(
+        self, key: Hashable, pod: PodView, fetch: Callable[[PodView], Awaitable[str]]
     ) -> None:
-        host = f"{release}.{namespace}.svc"
         for pause in (0.0, *RETRIES):
             await asyncio.sleep(pause)
             try:
-                context = await self._context(release, namespace)
-                version = await _get_version(pod.ip, port, host, context)
+                version = await fetch(pod)
             except Exception as e:  # any failure: try again later, then give up
-                log.debug("CAS %s/%s at %s:%d: %s", namespace, pod.name, pod.ip, port, e)
+                log.debug("pod %s/%s at %s: %s", pod.namespace, pod.name, pod.ip, e)
                 continue
             self.reported[pod.uid] = version
             self.enqueue(key)
             return
-        log.info("CAS pod %s/%s never reported a version", namespace, pod.name)
+        log.info("pod %s/%s never reported a version", pod.namespace, pod.name)
 
     async def _context(self, release: str, namespace: str) -> ssl.SSLContext:
         try:
@@ -89,13 +110,16 @@ class ServiceVersions:
         return context
 
 
-async def _get_version(ip: str, port: int, host: str, context: ssl.SSLContext) -> str:
-    address = f"[{ip}]" if ":" in ip else ip
+def _host(ip: str) -> str:
+    return f"[{ip}]" if ":" in ip else ip
+
+
+async def _get_version(base: str, context: ssl.SSLContext | None, host: str | None) -> str:
     timeout = aiohttp.ClientTimeout(total=5)
     async with (
         aiohttp.ClientSession(timeout=timeout) as session,
         session.get(
-            f"https://{address}:{port}/v1/version", ssl=context, server_hostname=host
+            f"{base}/v1/version", ssl=context if context else True, server_hostname=host
         ) as response,
     ):
         response.raise_for_status()

@@ -161,7 +161,9 @@ class Controller:
         since = unix(daemonset["metadata"].get("creationTimestamp")) if daemonset else now
         nodes = self.caches.nodes()
         if key.kind is LAS:
-            return las_figures(spec, nodes, pods, now, since)
+            port = int(spec.get("hostPort") or 18766)
+            reported = self.versions.las(key, port, pods)
+            return las_figures(spec, nodes, pods, now, since, reported)
         return sgx_figures(spec, nodes, pods, self.caches.sgx_pods(), now, since)
 
     async def _report(

@@ -57,11 +57,6 @@ def _daemon_nodes(nodes: Sequence[NodeView], spec: Mapping[str, Any]) -> list[No
     return [n for n in nodes if n.selected_by(selector) and not n.daemon_blocked]
 
 
-def _image_version(pods: Iterable[PodView]) -> str:
-    versions = Counter(p.image_tag for p in pods if p.ready and p.image_tag)
-    return versions.most_common(1)[0][0] if versions else ""
-
-
 def _version(pods: Iterable[PodView], reported: Mapping[str, str]) -> str:
     """What most ready pods' services say they are (their version endpoint), not the image
     tag; empty until one has answered."""
@@ -82,7 +77,10 @@ def las_figures(
     pods: Sequence[PodView],
     now: float,
     daemon_since: float = 0.0,
+    reported: Mapping[str, str] | None = None,
 ) -> Figures:
+    """``reported``: the version each pod's LAS answered, by pod uid."""
+    reported = reported or {}
     selected = _daemon_nodes(nodes, spec)
     running = _running(pods)
     ready, starting = _node_states(selected, running, now, daemon_since)
@@ -93,14 +91,14 @@ def las_figures(
             "ready": node.name in ready,
             "pod": pod.name if pod else "",
             "hostIP": (pod.host_ip if pod else "") or node.address,
-            "version": pod.image_tag if pod else "",
+            "version": reported.get(pod.uid, "") if pod else "",
             **({"since": pod.ready_since} if pod and pod.ready_since else {}),
         }
     status = {
         "desiredNumberScheduled": len(selected),
         "numberAvailable": len(ready),
         "nodes": details,
-        "version": _image_version(running.values()),
+        "version": _version(running.values(), reported),
         "lasReplicaAlert": len(selected) - len(ready) - len(starting),
     }
     alerts = _missing(selected, ready, starting, "lasReplicaAlert")
@@ -114,7 +112,10 @@ def sgx_figures(
     sgx_pods: Sequence[PodView],
     now: float,
     daemon_since: float = 0.0,
+    reported: Mapping[str, str] | None = None,
 ) -> Figures:
+    """``reported``: the version each pod's LAS answered, by pod uid."""
+    reported = reported or {}
     selected = _daemon_nodes(nodes, spec)
     running = _running(plugin_pods)
     ready, starting = _node_states(selected, running, now, daemon_since)
