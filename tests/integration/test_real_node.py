@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,6 +92,21 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
         dev.down(say=lambda _: None)
 
 
+@pytest.fixture
+def namespace(node: Node) -> Iterator[str]:
+    """A fresh namespace on the real node's cluster, with its default ServiceAccount."""
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    node.cluster.kubectl("create", "namespace", name)
+    wait_for(
+        lambda: node.cluster.kubectl("get", "sa", "default", "-n", name, check=False).returncode,
+        lambda rc: rc == 0,
+        30,
+        "the default ServiceAccount",
+    )
+    yield name
+    node.cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
 def pod_manifest(ns: str, name: str, command: list[str], **spec: Any) -> dict[str, Any]:
     container = {"name": "main", "image": IMAGE, "imagePullPolicy": "Never", "command": command}
     container.update(spec.pop("container", {}))
@@ -163,11 +179,20 @@ def test_service_and_dns_name_reach_a_pod(node: Node, namespace: str):
     ip = node.cluster.kubectl(
         "get", "svc", "web", "-n", namespace, "-o", "jsonpath={.spec.clusterIP}"
     ).stdout
-    script = (
-        "import urllib.request as u\n"
-        f"for url in ('http://{ip}/', 'http://web.{namespace}.svc.cluster.local/', 'http://web/'):\n"
-        "    print(url, u.urlopen(url, timeout=10).status)\n"
-    )
+    # kube-proxy programs a new Service within a moment: each URL gets 30 s
+    script = f"""
+import time, urllib.request as u
+for url in ('http://{ip}/', 'http://web.{namespace}.svc.cluster.local/', 'http://web/'):
+    for attempt in range(60):
+        try:
+            print(url, u.urlopen(url, timeout=5).status, flush=True)
+            break
+        except OSError as e:
+            if attempt == 59:
+                raise
+            print(url, e, flush=True)
+            time.sleep(0.5)
+"""
     node.apply(pod_manifest(namespace, "client", ["python3", "-c", script]))
     result = phase(node, namespace, "client", {"Succeeded", "Failed"})
     logs = node.cluster.kubectl("logs", "client", "-n", namespace, check=False)

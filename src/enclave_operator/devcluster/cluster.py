@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from enclave_operator.devcluster import binaries, image, processes, realnode
+from enclave_operator.devcluster import binaries, image, nodeseed, processes, realnode
 from enclave_operator.devcluster.nodeconf import PAUSE_IMAGE
 from enclave_operator.devcluster.nodes import KWOK_SELECTOR, SGXFlavour
 from enclave_operator.devcluster.pki import CertificateAuthority, service_account_keys
@@ -86,7 +86,7 @@ class DevCluster:
         self.down(say=lambda _: None)  # clear what a crashed run left
         t0 = time.monotonic()
         tools = binaries.ensure_built(node=real_nodes > 0)
-        images = self._images(tools, say) if real_nodes else []
+        seed = self._images(tools, say) if real_nodes else None
         self.directory.mkdir(parents=True, mode=0o700)
         pki = self.directory / "pki"
         pki.mkdir()
@@ -110,7 +110,7 @@ class DevCluster:
                 real_nodes=real_nodes,
             )
             node = realnode.RealNode(self.directory, net, tools, ca) if net else None
-            node_steps = node.start(plane.server, images, say) if node else iter(())
+            node_steps = node.start(plane.server, *seed, say) if node and seed else iter(())
             for component in itertools.chain(plane.start(say), node_steps):
                 state.components.append(component)
                 self._state_file.write_text(state.dump())
@@ -128,14 +128,18 @@ class DevCluster:
         return state
 
     @staticmethod
-    def _images(tools: binaries.Toolset, say: Say) -> list[image.Image]:
+    def _images(tools: binaries.Toolset, say: Say) -> tuple[Path, image.Image]:
+        """The real node's images (built when their inputs changed): a containerd root with
+        all but the project's last layer, and the project's image."""
         script = binaries.build_script()
         if script is None:
             raise ClusterError("the real node's images are built from a source checkout")
         t0 = time.monotonic()
-        built = image.build_all(tools, script.parent.parent, PAUSE_IMAGE)
+        realnode.ensure_host_packages()
+        app, preload = image.build_all(tools, script.parent.parent, PAUSE_IMAGE)
+        seed = nodeseed.template(preload)
         say(f"images ready in {time.monotonic() - t0:.1f}s")
-        return built
+        return seed, app
 
     def down(self, say: Say = print) -> bool:
         """Stop every process and remove the directory; False if there was nothing to stop."""

@@ -4,9 +4,11 @@ The Dockerfile's recipe, done with local tools: the base is Debian bookworm's py
 mmdebstrap from Debian's archive (the Dockerfile's python:3.11-slim-bookworm cannot be pulled
 here); the second layer is the package and its dependencies installed by pip into
 /usr/local/lib/python3.11/dist-packages, an `enclavectl` launcher and the helm built from its
-Go module; uid 65532, HOME=/tmp, `enclavectl operator run`. Layers are plain tars written into
-an OCI layout, which `ctr images import` loads into the node's containerd. Each layer is cached
-under ~/.cache/enclave-operator/images, named by the hash of what goes into it.
+Go module (rebuilt when pyproject.toml changes); the third layer is the package alone (rebuilt
+in seconds when the source changes); uid 65532, HOME=/tmp, `enclavectl operator run`. Layers
+are plain tars written into an OCI layout, which `ctr images import` loads into the node's
+containerd. Each layer is cached under ~/.cache/enclave-operator/images, named by the hash of
+what goes into it; layers no current image uses are deleted.
 """
 
 from __future__ import annotations
@@ -115,54 +117,56 @@ def base_layer() -> Path:
     return out
 
 
-def app_layer(source: Path, helm: Path) -> Path:
-    """The package with its dependencies, the launcher and helm, as a second layer."""
-    key = _tree_hash(source / "pyproject.toml", source / "src", helm)
-    out = cache_dir() / f"app-{key}.tar"
+def _pip_target(site: Path, source: Path, *flags: str) -> None:
+    argv = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    argv += ["--no-warn-script-location", *flags, "--target", str(site), str(source)]
+    _run(argv, env={**os.environ, "PIP_NO_INPUT": "1"})
+    shutil.rmtree(site / "bin", ignore_errors=True)  # scripts with this host's shebang
+
+
+def _tar_layer(stage: Path, out: Path) -> Path:
+    """A layer of stage/usr (no entry for "/": a layer must not change its permissions)."""
+    tmp_out = out.with_suffix(".tmp")
+    _run(["tar", "--numeric-owner", "--owner=0", "--group=0", "-C", str(stage), "-cf",
+          str(tmp_out), "usr"])  # fmt: skip
+    tmp_out.rename(out)
+    return out
+
+
+def deps_layer(source: Path, helm: Path) -> Path:
+    """The package's dependencies, the `enclavectl` launcher and helm: the second layer,
+    rebuilt only when pyproject.toml (or helm) changes."""
+    key = _tree_hash(source / "pyproject.toml", helm)
+    out = cache_dir() / f"deps-{key}.tar"
     if out.exists():
         return out
     with tempfile.TemporaryDirectory(prefix="enclave-image-") as tmp:
-        stage = Path(tmp) / "stage"
+        stage = Path(tmp)
         site = stage / PYTHON_SITE
         site.mkdir(parents=True)
-        _run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "--no-warn-script-location",
-                "--target",
-                str(site),
-                str(source),
-            ],
-            env={**os.environ, "PIP_NO_INPUT": "1"},
-        )
-        shutil.rmtree(site / "bin", ignore_errors=True)  # scripts with this host's shebang
+        _pip_target(site, source)
+        for own in site.glob("enclave_operator*"):  # the project itself is the third layer
+            shutil.rmtree(own)
         bindir = stage / "usr/local/bin"
         bindir.mkdir(parents=True, exist_ok=True)
         (bindir / "enclavectl").write_text(LAUNCHER)
         (bindir / "enclavectl").chmod(0o755)
         shutil.copy2(helm, bindir / "helm")
-        # no entry for "." : the layer must not change the permissions of /
-        tmp_out = out.with_suffix(".tmp")
-        _run(
-            [
-                "tar",
-                "--numeric-owner",
-                "--owner=0",
-                "--group=0",
-                "-C",
-                str(stage),
-                "-cf",
-                str(tmp_out),
-                "usr",
-            ]
-        )
-        tmp_out.rename(out)
-    return out
+        return _tar_layer(stage, out)
+
+
+def project_layer(source: Path) -> Path:
+    """The package alone (a few seconds to rebuild when the source changes)."""
+    key = _tree_hash(source / "pyproject.toml", source / "src")
+    out = cache_dir() / f"app-{key}.tar"
+    if out.exists():
+        return out
+    with tempfile.TemporaryDirectory(prefix="enclave-image-") as tmp:
+        stage = Path(tmp)
+        site = stage / PYTHON_SITE
+        site.mkdir(parents=True)
+        _pip_target(site, source, "--no-deps")
+        return _tar_layer(stage, out)
 
 
 def single_file_layer(binary: Path, name: str) -> Path:
@@ -201,7 +205,7 @@ def oci_layout(name: str, layers: list[Path], config: dict[str, Any]) -> Image:
     layout = cache_dir() / f"layout-{key}"
     if (layout / "index.json").exists():
         return Image(name, layout)
-    tmp = Path(tempfile.mkdtemp(prefix="layout-", dir=cache_dir()))
+    tmp = Path(tempfile.mkdtemp(prefix="tmp-layout-", dir=cache_dir()))
     blobs = tmp / "blobs" / "sha256"
     blobs.mkdir(parents=True)
     for layer, digest in zip(layers, digests, strict=True):
@@ -257,24 +261,38 @@ def oci_layout(name: str, layers: list[Path], config: dict[str, Any]) -> Image:
     return Image(name, layout)
 
 
-def build_all(tools: binaries.Toolset, source: Path, pause_image: str) -> list[Image]:
-    """The project's image and the pause image, from the cache when nothing changed."""
-    app = oci_layout(
-        APP_IMAGE,
-        [base_layer(), app_layer(source, tools.path("helm"))],
-        {
-            "Env": ENV,
-            "Cmd": ["enclavectl", "operator", "run"],
-            "User": "65532:65532",
-            "WorkingDir": "/",
-        },
-    )
+def build_all(tools: binaries.Toolset, source: Path, pause_image: str) -> tuple[Image, list[Image]]:
+    """The project's image, and what a node's containerd gets in advance: the pause image and
+    an image of the project's first two layers (so importing the project's is quick)."""
+    lower = [base_layer(), deps_layer(source, tools.path("helm"))]
+    config = {
+        "Env": ENV,
+        "Cmd": ["enclavectl", "operator", "run"],
+        "User": "65532:65532",
+        "WorkingDir": "/",
+    }
+    app = oci_layout(APP_IMAGE, [*lower, project_layer(source)], config)
+    base = oci_layout(f"{APP_IMAGE}-base", lower, config)
     pause = oci_layout(
         pause_image,
         [single_file_layer(tools.path("pause"), "pause")],
         {"Entrypoint": ["/pause"], "User": "65535:65535"},
     )
-    return [app, pause]
+    _prune({app.layout, base.layout, pause.layout})
+    return app, [base, pause]
+
+
+def _prune(keep: set[Path]) -> None:
+    """Drop cached layouts and layers no current layout uses (nodes hold hard links)."""
+    d = cache_dir()
+    for layout in d.glob("layout-*"):
+        if layout not in keep:
+            shutil.rmtree(layout, ignore_errors=True)
+    used = {f.stat().st_ino for layout in keep for f in (layout / "blobs" / "sha256").iterdir()}
+    for layer in [*d.glob("app-*.tar"), *d.glob("deps-*.tar")]:
+        if layer.stat().st_ino not in used:
+            layer.unlink()
+            layer.with_suffix(".sha256").unlink(missing_ok=True)
 
 
 def import_into(socket: Path, images: list[Image]) -> None:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from enclave_operator.devcluster import hostclean, image, nodeconf, nodenet, processes
+from enclave_operator.devcluster import hostclean, image, nodeconf, nodenet, nodeseed, processes
 from enclave_operator.devcluster.binaries import Toolset, build_script
 from enclave_operator.devcluster.nodeconf import NODE_NAME, REAL_NODE_LABEL, NodePaths
 from enclave_operator.devcluster.nodenet import NodeNetwork
@@ -114,20 +114,24 @@ class RealNode:
         write_kubeconfig(path, server, self.ca.pair.cert, pair)
         return path
 
-    def start(self, server: str, images: list[image.Image], say: Say) -> Iterator[ComponentState]:
-        """containerd (then the images), the kubelet, kube-proxy and CoreDNS, each waited on."""
+    def start(
+        self, server: str, seed: Path, app: image.Image, say: Say
+    ) -> Iterator[ComponentState]:
+        """containerd (its root cloned from `seed`, then `app` imported: only its last layer is
+        new), the kubelet, kube-proxy and CoreDNS, each waited on."""
         p, net, bin_ = self.paths, self.net, self.tools.path
+        t0 = time.monotonic()
+        nodeseed.clone(seed, p.containerd_root)
         nodeconf.write_containerd(p)
         nodeconf.write_cni(p, net)
         hostclean.create_cgroup_root(nodeconf.cgroup_root(net))
-        t0 = time.monotonic()
         containerd = self._spawn(
             "containerd", ["/usr/bin/containerd", "--config", str(p.containerd_config)], ""
         )
         yield containerd
         self._wait(containerd, self._containerd_up)
-        image.import_into(p.socket, images)
-        say(f"containerd ready, images imported in {time.monotonic() - t0:.1f}s")
+        image.import_into(p.socket, [app])
+        say(f"containerd ready, with the images, in {time.monotonic() - t0:.1f}s")
 
         t0 = time.monotonic()
         serving = self.ca.issue("kubelet", NODE_NAME, hosts=(net.node_ip, NODE_NAME))
