@@ -4,7 +4,8 @@ A policy names the services that may receive secrets after attestation. Each ser
 identified by its measurement (what `enclavectl enclave run` computes over the program and its
 arguments), may run exactly one command, and receives plain environment variables and secrets
 (as environment variables) once attested. Unknown keys are errors, so a typo never silently
-drops a setting.
+drops a setting. Anchors and aliases are refused: a few bytes of aliases could otherwise make
+validation walk the same nodes billions of times.
 """
 
 from __future__ import annotations
@@ -17,7 +18,36 @@ from typing import Any
 
 import yaml
 
-_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_Base: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_STR, _SEQ, _MAP = (f"tag:yaml.org,2002:{t}" for t in ("str", "seq", "map"))
+_IMPLICIT = yaml.resolver.Resolver.yaml_implicit_resolvers
+
+
+class _Loader(_Base):  # type: ignore[valid-type,misc]
+    """The safe loader with a leaner tag resolver: the same tags (policies only tell strings
+    from other scalars) without the path-resolver bookkeeping on every node."""
+
+    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+        pass
+
+    def ascend_resolver(self) -> None:
+        pass
+
+    def resolve(self, kind: type[yaml.Node], value: Any, implicit: tuple[bool, bool]) -> str:
+        if kind is yaml.ScalarNode:
+            if implicit[0]:
+                for tag, regexp in _IMPLICIT.get(value[:1], ()):
+                    if regexp.match(value):
+                        return str(tag)
+            return _STR
+        return _SEQ if kind is yaml.SequenceNode else _MAP
+
+
+MAX_NESTING = 1000
+"""Deeper documents are refused before composing: libyaml's composer recurses on the C stack
+(tens of thousands of levels crash the process); a valid policy nests four levels."""
+_NESTING = ("[", "{", "-", ":", "?")
+"""Every level of nesting needs one of these, so their count bounds the depth."""
 
 NAME = re.compile(r"^[a-z0-9]([-a-z0-9_.]{0,126}[a-z0-9])?$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
@@ -63,12 +93,18 @@ def digest(text: str) -> str:
 def parse(text: str) -> Policy:
     """Parse and validate a policy text; PolicyError says where and why it is wrong."""
     try:
+        if ("&" in text and "*" in text) or sum(map(text.count, _NESTING)) > MAX_NESTING:
+            _check_structure(text)
         node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         raise PolicyError(mark.line + 1 if mark else None, "", f"not YAML: {e.problem}") from e
     except yaml.YAMLError as e:
         raise PolicyError(None, "", f"not YAML: {e}") from e
+    except UnicodeEncodeError as e:
+        raise PolicyError(None, "", f"not valid Unicode (character {e.start})") from e
+    except RecursionError as e:  # only the pure-Python composer (no libyaml) gets here
+        raise PolicyError(None, "", "nested too deeply") from e
     if node is None:
         raise PolicyError(None, "", "the policy is empty")
     top = _mapping(node, "", {"name", "version", "services", "secrets"}, {"name", "services"})
@@ -85,6 +121,27 @@ def parse(text: str) -> Policy:
         seen.add(s.name)
     version = _scalar(top["version"], "version", str) if "version" in top else ""
     return Policy(_name(top["name"], "name"), services, secrets, version)
+
+
+def _check_structure(text: str) -> None:
+    """Walk the event stream (flat, no recursion): no aliases, no deep nesting."""
+    depth = 0
+    for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_NESTING:
+                raise PolicyError(
+                    _event_line(event), "", f"nested deeper than {MAX_NESTING} levels"
+                )
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+        elif isinstance(event, yaml.AliasEvent):
+            message = f"alias *{event.anchor}: anchors and aliases are not allowed"
+            raise PolicyError(_event_line(event), "", message)
+
+
+def _event_line(event: yaml.Event) -> int | None:
+    return event.start_mark.line + 1 if event.start_mark else None
 
 
 def _line(node: yaml.Node) -> int:

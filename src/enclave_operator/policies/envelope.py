@@ -67,10 +67,14 @@ def open_envelope(envelope: str, key: x25519.X25519PrivateKey) -> tuple[str, lis
         raise EnvelopeError("policy: does not decrypt with this CAS's key") from e
     try:
         inner: Any = json.loads(plaintext.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as e:
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
         raise EnvelopeError("policy: decrypted content is not UTF-8 JSON") from e
     if not isinstance(inner, dict) or not isinstance(inner.get("policy"), str):
         raise EnvelopeError("policy: decrypted content has no string 'policy'")
+    try:
+        inner["policy"].encode()
+    except UnicodeEncodeError as e:  # a \ud800 escape: no UTF-8 text, nothing to sign or store
+        raise EnvelopeError("policy: decrypted policy is not valid Unicode") from e
     raw_sigs = inner.get("signatures", [])
     if not isinstance(raw_sigs, list):
         raise EnvelopeError("policy: decrypted 'signatures' is not a list")

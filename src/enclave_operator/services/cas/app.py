@@ -49,7 +49,7 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     except Refusal as r:
         return error(r.status, r.code, r.message, r.field)
     except web.HTTPRequestEntityTooLarge:
-        return error(413, "TooLarge", f"request body over {MAX_BODY} bytes")
+        return error(413, "TooLarge", f"request body over {MAX_BODY} bytes", "body")
     except web.HTTPException as e:
         if e.status < 400:
             raise
@@ -64,13 +64,15 @@ async def json_body(request: web.Request) -> dict[str, Any]:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise Refusal(400, "InvalidBody", f"body is not UTF-8 (byte {e.start})") from e
+        raise Refusal(400, "InvalidBody", f"body is not UTF-8 (byte {e.start})", "body") from e
     try:
         body = json.loads(text)
     except ValueError as e:
-        raise Refusal(400, "InvalidBody", f"body is not JSON: {e}") from e
+        raise Refusal(400, "InvalidBody", f"body is not JSON: {e}", "body") from e
+    except RecursionError as e:  # [[[[…: json's decoder recurses
+        raise Refusal(400, "InvalidBody", "body is nested too deeply", "body") from e
     if not isinstance(body, dict):
-        raise Refusal(400, "InvalidBody", "body must be a JSON object")
+        raise Refusal(400, "InvalidBody", "body must be a JSON object", "body")
     return body
 
 

@@ -6,6 +6,7 @@ the field concerned and a message for people. The HTTP layer only translates.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -17,6 +18,8 @@ from enclave_operator.policies import document, envelope, signing
 from enclave_operator.services.cas.store import PolicyRecord, Store
 
 REQUEST_SKEW = 300  # seconds a signed request's timestamp may differ from the CAS's clock
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
+"""Unix seconds in ASCII digits: str.isdigit() would also pass '²', which int() refuses."""
 
 
 class Refusal(Exception):
@@ -31,6 +34,13 @@ def _string(body: Mapping[str, Any], field: str, limit: int, prefix: str = "") -
         raise Refusal(400, "InvalidField", f"{where}: a non-empty string is required", where)
     if len(value) > limit:
         raise Refusal(400, "InvalidField", f"{where}: longer than {limit} characters", where)
+    if not value.isascii():
+        try:  # JSON's \ud800 escapes decode to lone surrogates, which no UTF-8 text holds
+            value.encode()
+        except UnicodeEncodeError as e:
+            raise Refusal(
+                400, "InvalidField", f"{where}: not valid Unicode (character {e.start})", where
+            ) from e
     return value
 
 
@@ -157,7 +167,7 @@ class Registry:
         if signer not in record.owners:
             who = signing.fingerprint(signer)
             raise Refusal(403, "Forbidden", f"{who} is not an owner of {record.name!r}")
-        if not stamp.isdigit() or abs(int(stamp) - time.time()) > REQUEST_SKEW:
+        if not _TIMESTAMP.fullmatch(stamp) or abs(int(stamp) - time.time()) > REQUEST_SKEW:
             raise Refusal(403, "Forbidden", "X-Enclave-Timestamp missing or too far from now")
         message = signing.request_message("DELETE", path, int(stamp))
         try:
