@@ -218,7 +218,7 @@ def test_operator_runs_in_cluster_and_reconciles(node: Node):
         "--create-namespace",
         "--set",
         "simulation=true",
-        "--set",
+        "--set-string",
         f"nodeSelector.{REAL_NODE_LABEL.replace('.', chr(92) + '.')}=true",
         "--set",
         "services.cas.enabled=false",

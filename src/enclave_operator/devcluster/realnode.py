@@ -10,6 +10,7 @@ device-plugin socket in /var/lib/kubelet/device-plugins, where SGX device plugin
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -73,6 +74,8 @@ def ensure_host_packages() -> None:
 
 def prepare(directory: Path) -> NodeNetwork:
     """The node's network namespace, before the control plane (which listens on its host end)."""
+    if os.geteuid() != 0:
+        raise NodeError("the real node needs root (`--real-nodes 0` runs the cluster without it)")
     ensure_host_packages()
     (directory / "node").mkdir(mode=0o755)
     record: dict[str, Any] = {
