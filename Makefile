@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit integration tools crds clean-cluster
+.PHONY: demo test lint typecheck unit integration tools crds clean-cluster mutation
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -30,6 +30,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	PYTHONPATH=src $(BIN)/lint-imports  # the layer contracts in .importlinter, on this tree
+
+# Mutation testing of the pure core (minutes; not part of `make test`, so not in CI).
+mutation: $(STAMP)
+	VENV=$(VENV) bash scripts/mutation.sh
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

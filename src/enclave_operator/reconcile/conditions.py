@@ -15,7 +15,17 @@ from enclave_operator.reconcile.model import (
 
 T, F, U = Status.TRUE, Status.FALSE, Status.UNKNOWN
 
-# Values that force PENDING, per condition type (the "Resulting CR State" column).
+# Values that force UNHEALTHY, per condition type; they outrank the PENDING ones below.
+# The spec's column says PENDING for ReleaseFailed=True, but a failed release does not heal on
+# its own (Helm never retries it, and the operator's reinstall fails the same way until someone
+# removes the cause), and the spec's IsHealthy is False for "problems being deployed": UNHEALTHY.
+UNHEALTHY_WHEN: dict[str, Status] = {
+    "IsHealthy": F,
+    "OwnedObjectHealthy": F,
+    "ReleaseFailed": T,
+}
+# Values that force PENDING, per condition type (the "Resulting CR State" column). It also
+# tells `enclavectl status` each condition's healthy value, hence ReleaseFailed's entry.
 PENDING_WHEN: dict[str, Status] = {
     "DeletionPresent": T,
     "FinalizerPresent": F,
@@ -32,7 +42,6 @@ PENDING_WHEN: dict[str, Status] = {
     "SoleOwner": F,
     "EqualSpecs": F,
 }
-HEALTH_TYPES = ("IsHealthy", "OwnedObjectHealthy")
 
 
 def oo_type(ref: ObjectRef, base: str) -> str:
@@ -41,7 +50,8 @@ def oo_type(ref: ObjectRef, base: str) -> str:
 
 
 def base_type(condition_type: str) -> str:
-    return condition_type.rsplit("/", 1)[-1]
+    """The type without an owned object's `<kind>.<name>/` prefix."""
+    return condition_type.rpartition("/")[2]
 
 
 def cr_conditions(obs: Observation) -> list[Condition]:
@@ -109,14 +119,14 @@ def _release_failed(rel: ObservedRelease) -> Condition:
         )
     if record is None and rel.last_failure:
         return Condition("ReleaseFailed", T, "InstallFailed", rel.last_failure)
-    return Condition("ReleaseFailed", F, "NotFailed", "")
+    return Condition("ReleaseFailed", F, "NotFailed")
 
 
 def _release_deployed(rel: ObservedRelease) -> Condition:
     if rel.error:
         return Condition("ReleaseDeployed", U, "ReadError", rel.error)
     if rel.record is None:
-        return Condition("ReleaseDeployed", F, "NoRelease", "")
+        return Condition("ReleaseDeployed", F, "NoRelease")
     if rel.record.status is not ReleaseStatus.DEPLOYED:
         return Condition("ReleaseDeployed", F, "NotDeployed", f"release is {rel.record.status}")
     if rel.outdated:

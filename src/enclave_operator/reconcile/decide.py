@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from enclave_operator.reconcile.conditions import (
-    HEALTH_TYPES,
     PENDING_WHEN,
+    UNHEALTHY_WHEN,
     base_type,
     cr_conditions,
     oo_conditions,
@@ -31,10 +31,10 @@ def decide(obs: Observation) -> Decision:
 
 
 def state_of(conditions: Sequence[Condition]) -> State:
-    """Unknown anywhere → PENDING; a False health → UNHEALTHY; a PENDING row → PENDING."""
+    """Unknown anywhere → PENDING; an UNHEALTHY row → UNHEALTHY; a PENDING row → PENDING."""
     if any(c.status is Status.UNKNOWN for c in conditions):
         return State.PENDING
-    if any(c.status is Status.FALSE and base_type(c.type) in HEALTH_TYPES for c in conditions):
+    if any(UNHEALTHY_WHEN.get(base_type(c.type)) is c.status for c in conditions):
         return State.UNHEALTHY
     if any(PENDING_WHEN.get(base_type(c.type)) is c.status for c in conditions):
         return State.PENDING
@@ -114,8 +114,8 @@ def _uninstall_failed(obs: Observation, c: dict[str, Condition]) -> Action | Non
 def _upgrade(obs: Observation, c: dict[str, Condition]) -> Action | None:
     if obs.deleting or not _is(c, "ReleaseExists", Status.TRUE):
         return None
-    if _is(c, "ReleaseDeployed", Status.FALSE):
-        return Action(ActionKind.UPGRADE, c["ReleaseDeployed"].message or "not deployed")
+    if _is(c, "ReleaseDeployed", Status.FALSE):  # with a release, it always says why
+        return Action(ActionKind.UPGRADE, c["ReleaseDeployed"].message)
     drifted = [
         t for t, cond in c.items() if base_type(t) == "EqualSpecs" and cond.status is Status.FALSE
     ]
