@@ -76,6 +76,7 @@ def _record(row: tuple[Any, ...]) -> PolicyRecord:
 class _Op:
     fn: Callable[[sqlite3.Connection], Any]
     future: asyncio.Future[Any]
+    atomic: bool
 
 
 class Store:
@@ -119,10 +120,12 @@ class Store:
         self._reader.close()
         self._writer.close()
 
-    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run fn in the next group transaction; return its result once committed."""
+    async def write(self, fn: Callable[[sqlite3.Connection], T], atomic: bool = False) -> T:
+        """Run fn in the next group transaction; return its result once committed. ``atomic``:
+        fn writes with at most one statement and nothing after it can fail; SQLite undoes a
+        failed statement by itself, so fn needs no savepoint (two statements fewer)."""
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.put(_Op(fn, future))
+        self._queue.put(_Op(fn, future, atomic))
         return await future
 
     def _write_loop(self) -> None:
@@ -143,11 +146,19 @@ class Store:
             self._commit(batch)
 
     def _commit(self, batch: list[_Op]) -> None:
+        """One transaction for the batch. Every statement releases and retakes the GIL, which
+        the busy event loop may hold for a while, so the batch runs as few as it can."""
         results: list[tuple[bool, Any]] = []
         conn = self._writer
         try:
             conn.execute("BEGIN IMMEDIATE")
             for op in batch:
+                if op.atomic:
+                    try:
+                        results.append((True, op.fn(conn)))
+                    except Exception as e:
+                        results.append((False, e))
+                    continue
                 conn.execute("SAVEPOINT op")
                 try:
                     results.append((True, op.fn(conn)))
@@ -161,8 +172,11 @@ class Store:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             results = [(False, StoreError(f"database write failed: {e}"))] * len(batch)
+        loops: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
         for op, (ok, value) in zip(batch, results, strict=True):
-            op.future.get_loop().call_soon_threadsafe(_settle, op.future, ok, value)
+            loops.setdefault(op.future.get_loop(), []).append((op.future, ok, value))
+        for loop, settled in loops.items():  # one wake-up of each loop per batch
+            loop.call_soon_threadsafe(_settle, settled)
 
     # reads: on the event loop's thread, beside the writer
 
@@ -183,28 +197,28 @@ class Store:
 
     async def insert(self, record: PolicyRecord) -> tuple[bool, PolicyRecord]:
         """(True, record) when stored now; (False, existing) when the name is taken."""
+        row = (
+            record.name,
+            record.kind,
+            record.digest,
+            record.policy,
+            json.dumps(list(record.owners)),
+            record.created,
+        )
 
         def op(conn: sqlite3.Connection) -> tuple[bool, PolicyRecord]:
-            row = conn.execute(
+            cur = conn.execute(
+                "INSERT INTO policies VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO NOTHING", row
+            )
+            if cur.rowcount == 1:
+                return True, record
+            existing = conn.execute(
                 "SELECT name, kind, digest, policy, owners, created FROM policies WHERE name = ?",
                 (record.name,),
             ).fetchone()
-            if row:
-                return False, _record(row)
-            conn.execute(
-                "INSERT INTO policies VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    record.name,
-                    record.kind,
-                    record.digest,
-                    record.policy,
-                    json.dumps(list(record.owners)),
-                    record.created,
-                ),
-            )
-            return True, record
+            return False, _record(existing)
 
-        return await self.write(op)
+        return await self.write(op, atomic=True)
 
     async def delete(self, name: str, digest: str) -> bool:
         """Delete the policy if it still has this digest (a concurrent replacement wins)."""
@@ -213,16 +227,17 @@ class Store:
             cur = conn.execute("DELETE FROM policies WHERE name = ? AND digest = ?", (name, digest))
             return cur.rowcount > 0
 
-        return await self.write(op)
+        return await self.write(op, atomic=True)
 
 
-def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
-    if future.done():  # the request was cancelled; its write still happened
-        return
-    if ok:
-        future.set_result(value)
-    else:
-        future.set_exception(value)
+def _settle(settled: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+    for future, ok, value in settled:
+        if future.done():  # the request was cancelled; its write still happened
+            continue
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
 
 
 def now() -> float:
