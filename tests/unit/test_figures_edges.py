@@ -66,6 +66,14 @@ def test_version_counts_ready_pods_only():
     assert las([node("n1")], [pod("a", "n1", ready=False)], a="1.2")["version"] == ""
 
 
+def test_a_las_that_has_not_answered_has_no_version_yet():
+    status = las([node("n1")], [pod("a", "n1")])
+    assert status["version"] == ""
+    assert status["nodes"] == {
+        "n1": {"ready": True, "pod": "a", "hostIP": "10.0.0.1", "version": ""}
+    }
+
+
 def test_sgx_nodes_without_sgx_or_without_sgx_pods():
     nodes = [node("bare"), node("idle", enclave="1"), node("used", enclave="2")]
     plugins = [pod(f"p-{n.name}", n.name) for n in nodes]
