@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from enclave_operator.devcluster.binaries import BinariesMissing
-from enclave_operator.devcluster.cluster import ClusterError, DevCluster, default_directory
+from enclave_operator.devcluster.cluster import ClusterError, DevCluster
 from enclave_operator.devcluster.image import ImageError
 from enclave_operator.devcluster.nodenet import NetworkError
 from enclave_operator.devcluster.nodes import SGXFlavour
@@ -27,7 +27,9 @@ DirOption = Annotated[
     typer.Option(
         "--dir",
         help="Directory holding the cluster's data [env ENCLAVE_DEV_CLUSTER_DIR; "
-        f"default {default_directory()}]",
+        # not computed here: importing the CLI must work where no temporary directory is
+        # writable (the services' containers have a read-only root and may have no /tmp)
+        "default $TMPDIR/enclave-dev-cluster-$UID]",
     ),
 ]
 
