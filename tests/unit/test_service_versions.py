@@ -19,7 +19,8 @@ class Secrets:
     """Answers the one Secret read the prober makes (the CAS's TLS Secret)."""
 
     def __init__(self, ca: Path | None) -> None:
-        self.ca, self.paths = ca, []
+        self.ca = ca
+        self.paths: list[str] = []
 
     async def get(self, path: str):
         self.paths.append(path)
@@ -46,7 +47,7 @@ def test_the_version_a_las_reports(tmp_path):
     las.start()
     try:
         seen: list[object] = []
-        versions = ServiceVersions(Secrets(None), seen.append)  # type: ignore[arg-type]
+        versions = ServiceVersions(Secrets(None), seen.append)
 
         async def run():
             versions.las("las-key", las.port, [pod("l1")])
@@ -71,7 +72,7 @@ def test_the_version_the_service_reports(tmp_path):
     try:
         seen: list[object] = []
         secrets = Secrets(certs.ca)
-        versions = ServiceVersions(secrets, seen.append)  # type: ignore[arg-type]
+        versions = ServiceVersions(secrets, seen.append)
         import enclave_operator.controller.versions as mod
 
         real = mod._get_version
@@ -97,7 +98,7 @@ def test_a_self_signed_cas_is_read_without_its_ca(tmp_path):
     cas.start()
     try:
         seen: list[object] = []
-        versions = ServiceVersions(Secrets(None), seen.append)  # type: ignore[arg-type]
+        versions = ServiceVersions(Secrets(None), seen.append)
         got = asyncio.run(ask(versions, cas.client_port, [pod("u2")], seen))
         assert got == {"u2": __version__}
     finally:
@@ -107,7 +108,7 @@ def test_a_self_signed_cas_is_read_without_its_ca(tmp_path):
 def test_pods_not_ready_or_without_address_are_not_asked():
     async def run():
         secrets = Secrets(None)
-        versions = ServiceVersions(secrets, lambda _: None)  # type: ignore[arg-type]
+        versions = ServiceVersions(secrets, lambda _: None)
         got = versions.cas("key", "cas-x", "ns", 1, [pod("a", ready=False), pod("b", ip="")])
         await asyncio.sleep(0)
         return got, secrets.paths
