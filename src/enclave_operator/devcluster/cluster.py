@@ -151,7 +151,10 @@ class DevCluster:
             say(f"stopped {pidfile.stem}")
         if state is not None:
             for comp in reversed(state.components):
-                processes.stop(comp.pid, comp.binary)
+                # with a real node kube-apiserver lingers ~10 s after shutting down (its
+                # endpoint lease); its data is thrown away, so it gets no long grace
+                grace = 2.0 if comp.name == "kube-apiserver" else 10.0
+                processes.stop(comp.pid, comp.binary, grace=grace)
                 say(f"stopped {comp.name}")
         for path in volumes:
             shutil.rmtree(path, ignore_errors=True)
