@@ -112,10 +112,7 @@ def sgx_figures(
     sgx_pods: Sequence[PodView],
     now: float,
     daemon_since: float = 0.0,
-    reported: Mapping[str, str] | None = None,
 ) -> Figures:
-    """``reported``: the version each pod's LAS answered, by pod uid."""
-    reported = reported or {}
     selected = _daemon_nodes(nodes, spec)
     running = _running(plugin_pods)
     ready, starting = _node_states(selected, running, now, daemon_since)
