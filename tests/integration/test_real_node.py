@@ -18,11 +18,12 @@ from typing import Any
 
 import pytest
 
+from enclave_operator.devcluster import hostclean
 from enclave_operator.devcluster.binaries import ensure_built
 from enclave_operator.devcluster.cluster import DevCluster
 from enclave_operator.devcluster.nodeconf import NODE_NAME, REAL_NODE_LABEL
 from enclave_operator.devcluster.nodenet import NodeNetwork
-from enclave_operator.devcluster.realnode import record_file
+from enclave_operator.devcluster.realnode import HOST_DIRS, record_file
 from tests.integration.conftest import ROOT, Cluster
 from tests.integration.waiting import wait_for
 
@@ -45,7 +46,11 @@ def host_snapshot() -> dict[str, list[str]]:
     netns = (
         sorted(p.name for p in Path("/run/netns").glob("*")) if Path("/run/netns").exists() else []
     )
+    host_dirs = [str(d) for d in HOST_DIRS if d.exists()]
+    sysctls = [f"{k}={v}" for k, v in hostclean.read_sysctls().items()]
     return {
+        "host dirs": host_dirs,
+        "sysctls": sysctls,
         "iptables": sorted(rules),
         "links": sorted(links),
         "mounts": sorted(mounts),

@@ -111,7 +111,11 @@ def remove_cni_results(network: str) -> None:
     /run/netns that containerd would have removed on a graceful stop)."""
     if not CNI_RESULTS.is_dir():
         return
-    for f in CNI_RESULTS.glob(f"{network}-*"):
+    ours = list(CNI_RESULTS.glob(f"{network}-*"))
+    # containerd sets up each sandbox's lo through the network "cni-loopback" too
+    ids = {f.name.removeprefix(f"{network}-").rsplit("-", 1)[0] for f in ours}
+    ours += [f for f in CNI_RESULTS.glob("cni-loopback-*") if f.name[13:].rsplit("-", 1)[0] in ids]
+    for f in ours:
         try:
             cached = json.loads(f.read_text())
         except (OSError, ValueError):
@@ -144,7 +148,7 @@ def remove_if_empty(d: Path) -> None:
             return
     except OSError:
         return
-    if d.is_mount():
+    if str(d) in mounts_under(d):  # a bind mount onto itself: Path.is_mount() misses it
         subprocess.run(["umount", str(d)], capture_output=True, check=False)
     with contextlib.suppress(OSError):
         d.rmdir()

@@ -246,12 +246,12 @@ def teardown(directory: Path, components: list[ComponentState], say: Say) -> Non
         hostclean.remove_cgroup_root(nodeconf.cgroup_root(net))
     hostclean.remove_container_log_links(paths.pod_logs)
     hostclean.restore_sysctls(record.get("sysctls", {}))
-    for d in map(Path, record.get("absent", [])):
-        if d == DEVICE_PLUGINS:  # only sockets of plugins that ran on this node
-            for sock in d.glob("*"):
-                if sock.is_socket():
-                    sock.unlink()
-        hostclean.remove_if_empty(d)
+    # the device-plugin directory is the one place two nodes share: leave it to the last
+    if not any(nodenet.NETNS_DIR.glob("enclave-node-*")):
+        for d in map(Path, record.get("absent", [])):
+            if d == DEVICE_PLUGINS:  # kubelet.sock, its checkpoint, plugins' sockets
+                shutil.rmtree(d, ignore_errors=True)
+            hostclean.remove_if_empty(d)
     say(f"removed the real node ({time.monotonic() - t0:.1f}s)")
 
 
