@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit integration tools crds clean-cluster mutation
+.PHONY: demo test lint typecheck unit integration tools prometheus crds clean-cluster mutation
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -17,6 +17,11 @@ $(STAMP): pyproject.toml
 tools:
 	bash scripts/setup-node.sh
 	bash scripts/build-tools.sh >/dev/null
+
+# setup-prometheus.sh: Debian's prometheus package (promtool, and the server the tests run on
+# loopback), installed as root when missing; the package's own service is left stopped.
+prometheus:
+	bash scripts/setup-prometheus.sh
 
 # The chart carries the same CRDs (helm installs a chart's crds/ before its templates).
 crds: $(STAMP)
@@ -38,13 +43,13 @@ mutation: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+unit: $(STAMP) prometheus
 	$(BIN)/pytest -m 'not integration' tests
 
-integration: $(STAMP) tools
+integration: $(STAMP) tools prometheus
 	$(BIN)/pytest -m integration tests
 
-test: lint typecheck tools
+test: lint typecheck tools prometheus
 	$(BIN)/pytest tests
 
 clean-cluster: $(STAMP)
