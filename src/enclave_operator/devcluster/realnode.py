@@ -50,6 +50,13 @@ HOST_PACKAGES = {
 }
 
 
+ABSENT = nodenet.LOCK.with_name("enclave-dev-node.absent")
+
+
+def _other_nodes() -> bool:
+    return any(nodenet.NETNS_DIR.glob("enclave-node-*"))
+
+
 class NodeError(RuntimeError):
     """The real node could not come up; the message says why."""
 
@@ -80,8 +87,10 @@ def prepare(directory: Path) -> NodeNetwork:
     (directory / "node").mkdir(mode=0o755)
     record: dict[str, Any] = {
         "sysctls": hostclean.read_sysctls(),
-        "absent": [str(d) for d in HOST_DIRS if not d.exists()],
     }
+    if not _other_nodes():  # the first node remembers, for the last one, what was not there
+        ABSENT.parent.mkdir(parents=True, exist_ok=True)
+        ABSENT.write_text(json.dumps([str(d) for d in HOST_DIRS if not d.exists()]))
     record_file(directory).write_text(json.dumps(record))
     net = nodenet.create()
     record["network"] = net.dump()
@@ -246,12 +255,18 @@ def teardown(directory: Path, components: list[ComponentState], say: Say) -> Non
         hostclean.remove_cgroup_root(nodeconf.cgroup_root(net))
     hostclean.remove_container_log_links(paths.pod_logs)
     hostclean.restore_sysctls(record.get("sysctls", {}))
-    # the device-plugin directory is the one place two nodes share: leave it to the last
-    if not any(nodenet.NETNS_DIR.glob("enclave-node-*")):
-        for d in map(Path, record.get("absent", [])):
+    # the host directories (the device plugins' above all) are shared: the last node clears them
+    if not _other_nodes():
+        try:
+            absent = json.loads(ABSENT.read_text())
+        except (OSError, ValueError):
+            absent = []
+        for d in map(Path, absent):
             if d == DEVICE_PLUGINS:  # kubelet.sock, its checkpoint, plugins' sockets
                 shutil.rmtree(d, ignore_errors=True)
             hostclean.remove_if_empty(d)
+        ABSENT.unlink(missing_ok=True)
+        nodenet.LOCK.unlink(missing_ok=True)
     say(f"removed the real node ({time.monotonic() - t0:.1f}s)")
 
 
