@@ -9,6 +9,13 @@
 #
 # Versions: helm's comes from src/enclave_operator/devcluster/versions.env (the one the tests
 # run); Go must satisfy helm's go.mod (1.26 for helm v4.3), Python the package (>= 3.11).
+#
+# Where no Docker engine and no registry can be reached, `enclavectl dev-cluster up` builds this
+# same recipe for its real node (src/enclave_operator/devcluster/image.py): Debian bookworm's
+# python3 3.11 from mmdebstrap instead of python:3.11-slim-bookworm, the package and its
+# dependencies installed with pip into /usr/local/lib/python3.11/dist-packages, the helm the
+# dev tooling built, uid 65532, HOME=/tmp, `enclavectl operator run`; imported into containerd
+# as enclave-operator:0.1.0.
 
 ARG GO_IMAGE=golang:1.26-bookworm
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
