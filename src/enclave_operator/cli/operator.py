@@ -37,12 +37,32 @@ def run(
             " watch: this is how a restarted CAS gets its policies again).",
         ),
     ] = 30.0,
+    webhook_config: Annotated[
+        str,
+        typer.Option(
+            envvar="WEBHOOK_CONFIG",
+            help="ConfigMap (operator's namespace) with the SGX injection webhook's settings;"
+            " without it the webhook is off.",
+        ),
+    ] = "enclave-operator-webhook",
+    webhook_address: Annotated[
+        str,
+        typer.Option(
+            envvar="WEBHOOK_ADDRESS",
+            help="Out of a cluster: the address the API server reaches this process at"
+            " (the webhook listens there, on a free port).",
+        ),
+    ] = "127.0.0.1",
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Reconcile CAS, LAS and SGXPlugin resources into Helm releases, and register
     SignedPolicy and EncryptedPolicy resources in their CAS, until stopped."""
     from enclave_operator.controller.run import run as run_operator
     from enclave_operator.policies.controller import PolicyController
+    from enclave_operator.webhook.runner import WebhookRunner
+
+    def webhook(_kube: object, operator_ns: str, _cas: object) -> WebhookRunner:
+        return WebhookRunner(operator_ns, config_name=webhook_config, address=webhook_address)
 
     run_operator(
         operator_namespace,
@@ -50,5 +70,5 @@ def run(
         kubeconfig or os.environ.get("KUBECONFIG"),
         verbose,
         metrics_port=metrics_port,
-        extensions=[functools.partial(PolicyController, resync=cas_resync)],
+        extensions=[functools.partial(PolicyController, resync=cas_resync), webhook],
     )
