@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import functools
 import os
+from enum import StrEnum
 from typing import Annotated
 
 import typer
 
 app = typer.Typer(help="Run the operator.")
+
+
+class LogFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
 
 
 @app.command()
@@ -54,6 +60,14 @@ def run(
         ),
     ] = "127.0.0.1",
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    log_format: Annotated[
+        LogFormat,
+        typer.Option(
+            envvar="LOG_FORMAT",
+            help="json: one object per line, with the resource's"
+            " kind, namespace and name on each line about one.",
+        ),
+    ] = LogFormat.TEXT,
 ) -> None:
     """Reconcile CAS, LAS and SGXPlugin resources into Helm releases, and register
     SignedPolicy and EncryptedPolicy resources in their CAS, until stopped."""
@@ -71,4 +85,5 @@ def run(
         verbose,
         metrics_port=metrics_port,
         extensions=[functools.partial(PolicyController, resync=cas_resync), webhook],
+        log_format=log_format.value,
     )

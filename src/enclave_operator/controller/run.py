@@ -13,6 +13,7 @@ from typing import Any, Protocol
 import kopf
 
 from enclave_operator.api.kinds import CAS
+from enclave_operator.controller import logs
 from enclave_operator.controller.caches import Caches, CRKey
 from enclave_operator.controller.metrics import OperatorMetrics
 from enclave_operator.controller.registry import build_registry, label_selectors
@@ -109,11 +110,9 @@ def run(
     verbose: bool,
     metrics_port: int = 8080,
     extensions: Sequence[ExtensionFactory] = (),
+    log_format: str = "text",
 ) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    logs.configure(log_format, verbose)
     if not verbose:
         logging.getLogger("kopf").setLevel(logging.WARNING)
     asyncio.run(

@@ -12,6 +12,7 @@ from typing import Any
 from enclave_operator.api.kinds import CAS, LAS
 from enclave_operator.charts import chart_path
 from enclave_operator.charts.values import release_name, release_namespace, values_for
+from enclave_operator.controller import logs
 from enclave_operator.controller.caches import Caches, CRKey
 from enclave_operator.controller.memory import EXPECT_TIMEOUT, Memory
 from enclave_operator.controller.metrics import OperatorMetrics
@@ -74,12 +75,12 @@ class Controller:
                 # 409: our cache was behind and its watch event is on the way; 404: gone
                 stale = {409: 0.2, 404: 1.0}
                 delay = stale.get(e.status) or self.backoff.failed(("api", key))
-                log.info("%s: API said %s; again in %.0fs", key, e.status, delay)
+                log.info("%s: API said %s; again in %.0fs", key, e.status, delay, extra=_cr(key))
                 self.queue.add_after(key, delay)
             except Exception:
                 self.metrics.errors.labels(key.kind.singular).inc()
                 delay = self.backoff.failed(("error", key))
-                log.exception("%s: reconcile failed; again in %.0fs", key, delay)
+                log.exception("%s: reconcile failed; again in %.0fs", key, delay, extra=_cr(key))
                 self.queue.add_after(key, delay)
             finally:
                 self.metrics.duration.labels(key.kind.singular).observe(
@@ -196,7 +197,7 @@ class Controller:
             self.queue.add_after(key, wait)
             return
         target = action.target
-        log.info("%s: %s (%s)", key, action.kind.name, action.reason)
+        log.info("%s: %s (%s)", key, action.kind.name, action.reason, extra=_cr(key))
         outcome = await actions.run(action.kind, ctx, target)
         result = "ok" if outcome.ok else "failed"
         self.metrics.actions.labels(ctx.kind.singular, action.kind.name.lower(), result).inc()
@@ -204,7 +205,9 @@ class Controller:
             mem.last_failure = outcome.helm_error
             delay = self.backoff.failed(key)
             self.queue.add_after(key, delay)
-            log.warning("%s: %s; next attempt in %.0fs", key, outcome.message, delay)
+            log.warning(
+                "%s: %s; next attempt in %.0fs", key, outcome.message, delay, extra=_cr(key)
+            )
         elif action.kind in GATED:
             mem.last_failure = None
             self.backoff.succeeded(key)
@@ -235,6 +238,11 @@ class Controller:
         if spec.get("autoUpdate"):
             notes.append("autoUpdate is recorded; automatic image updates are not performed yet")
         return chosen, tuple(notes)
+
+
+def _cr(key: CRKey) -> dict[str, Any]:
+    """The resource a log line is about, as fields of JSON log lines."""
+    return logs.cr(key.kind.kind, key.namespace, key.name)
 
 
 def _worth_reporting(cr: Mapping[str, Any], decision: Decision) -> bool:

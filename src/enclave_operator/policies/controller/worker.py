@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 import kopf
 
 from enclave_operator.api.kinds import ENCRYPTED_POLICY, SIGNED_POLICY, Kind
+from enclave_operator.controller import logs
 from enclave_operator.controller.queue import Backoff, WorkQueue
 from enclave_operator.kube import ApiException, Kube
 from enclave_operator.policies.client import AddressError, CASClient, Unreachable
@@ -40,6 +41,11 @@ class PolicyKey(NamedTuple):
     @property
     def kind(self) -> Kind:
         return KINDS[self.plural]
+
+    @property
+    def log(self) -> dict[str, Any]:
+        """The resource a log line is about, as fields of JSON log lines."""
+        return logs.cr(self.kind.kind, self.namespace, self.name)
 
 
 def _index_id(kind: Kind) -> str:
@@ -100,11 +106,11 @@ class PolicyController:
                 await self.reconcile(key)
             except ApiException as e:
                 delay = {409: 0.2, 404: 1.0}.get(e.status) or self.backoff.failed(("api", key))
-                log.info("%s: API said %s; again in %.1fs", key, e.status, delay)
+                log.info("%s: API said %s; again in %.1fs", key, e.status, delay, extra=key.log)
                 self.queue.add_after(key, delay)
             except Exception:
                 delay = self.backoff.failed(("error", key))
-                log.exception("%s: pass failed; again in %.0fs", key, delay)
+                log.exception("%s: pass failed; again in %.0fs", key, delay, extra=key.log)
                 self.queue.add_after(key, delay)
             finally:
                 self.queue.done(key)
@@ -180,7 +186,14 @@ class PolicyController:
             delay = self.backoff.failed(key)
             if obs.deleting_for is not None:  # wake up when the deletion's grace ends
                 delay = min(delay, max(1.0, model.DELETE_GRACE - obs.deleting_for))
-            log.info("%s/%s: %s; again in %.0fs", key.namespace, key.name, decision.reason, delay)
+            log.info(
+                "%s/%s: %s; again in %.0fs",
+                key.namespace,
+                key.name,
+                decision.reason,
+                delay,
+                extra=key.log,
+            )
             self.queue.add_after(key, delay)
         else:
             self.backoff.succeeded(key)
