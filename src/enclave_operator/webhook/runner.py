@@ -222,7 +222,13 @@ class WebhookRunner:
         self.server = Server(admission, host, port, directory)
         interval = max(0.5, min(60.0, settings.propagation / 2, settings.cert_validity / 12))
         try:
-            material = await self._material(kube, settings)
+            while True:  # the namespace or its permissions may not be there yet
+                try:
+                    material = await self._material(kube, settings)
+                    break
+                except (ApiException, OSError) as e:
+                    log.warning("webhook: certificate: %s (retrying in %.0fs)", e, interval)
+                    await asyncio.sleep(interval)
             self.server.load(material.cert, material.key)
             bound = self.server.start()
             self.url = f"https://{self.address}:{bound}{configuration.PATH}"

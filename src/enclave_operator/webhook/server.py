@@ -134,7 +134,10 @@ class Server:
         return self.port
 
     def stop(self) -> None:
-        if self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(30)
+        """Close the listener and the thread; a second call does nothing."""
+        runner, self._runner = self._runner, None
+        if runner is None or not self._thread.is_alive():
+            return
+        asyncio.run_coroutine_threadsafe(runner.cleanup(), self._loop).result(30)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
