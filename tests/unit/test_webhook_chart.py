@@ -1,0 +1,108 @@
+"""The chart's webhook pieces rendered by the real helm: the settings it writes are what the
+operator parses, and its configuration is the one the operator builds for a local process."""
+
+from __future__ import annotations
+
+import pytest
+
+from enclave_operator.webhook.configuration import webhook
+from enclave_operator.webhook.settings import parse
+from tests.unit.test_operator_chart import CHART, HELM, helm, render
+
+pytestmark = pytest.mark.skipif(not HELM.exists(), reason=f"helm binary not built at {HELM}")
+
+NAME = "enclave-operator-webhook"
+
+
+def test_off_by_default():
+    assert not [k for k in render() if "webhook" in k[1]]
+
+
+def test_in_cluster_pieces_and_settings_the_operator_reads():
+    objs = render(
+        None, "webhook.enabled=true", "sgx.resourceKey=kubernetes.azure.com/sgx_epc_mem_in_MiB"
+    )
+    assert {k for k in objs if "webhook" in k[1]} == {
+        ("ConfigMap", NAME),
+        ("Service", NAME),
+        ("MutatingWebhookConfiguration", NAME),
+        ("ClusterRole", NAME),
+        ("ClusterRoleBinding", NAME),
+    }
+    settings = parse(objs[("ConfigMap", NAME)]["data"]["settings.json"])
+    assert settings.plugin == "azure"
+    assert settings.service == NAME
+    assert settings.configuration == NAME
+    assert settings.cas_address == "cas-enclave.ns1.svc:18765"
+    assert (settings.cas_ca_secret, settings.cas_ca_namespace) == ("cas-enclave-tls", "ns1")
+    hook = objs[("MutatingWebhookConfiguration", NAME)]["webhooks"][0]
+    client = hook["clientConfig"]
+    assert "caBundle" not in client, "the operator writes it; helm must not reset it"
+    assert client["service"] == {"name": NAME, "namespace": "ns1", "path": "/mutate", "port": 443}
+    assert hook == webhook(settings, "ns1", client), "chart and operator agree"
+    deployment = objs[("Deployment", "enclave-operator")]["spec"]["template"]
+    container = deployment["spec"]["containers"][0]
+    assert {"name": "WEBHOOK_CONFIG", "value": NAME} in container["env"]
+    assert {"name": "webhook", "containerPort": 9443, "protocol": "TCP"} in container["ports"]
+    service = objs[("Service", NAME)]["spec"]
+    assert service["ports"][0]["targetPort"] == "webhook"
+    assert service["selector"] == deployment["metadata"]["labels"]
+    rules = objs[("ClusterRole", NAME)]["rules"]
+    assert all("*" not in r["verbs"] and "*" not in r["resources"] for r in rules)
+
+
+def test_settings_changes_restart_the_operator():
+    def checksum(*sets: str) -> str:
+        objs = render(None, "webhook.enabled=true", *sets)
+        meta = objs[("Deployment", "enclave-operator")]["spec"]["template"]["metadata"]
+        return str(meta["annotations"]["checksum/webhook"])
+
+    assert checksum() != checksum("webhook.aesm=true")
+    assert checksum() != checksum("simulation=true")
+
+
+def test_local_operator_gets_settings_only():
+    objs = render(None, "webhook.enabled=true", "operator.enabled=false", "simulation=true")
+    assert [k for k in objs if "webhook" in k[1]] == [("ConfigMap", NAME)]
+    settings = parse(objs[("ConfigMap", NAME)]["data"]["settings.json"])
+    assert settings.service is None
+    assert settings.simulation
+
+
+def test_amounts_and_options_reach_the_settings():
+    values = {
+        "webhook": {
+            "enabled": True,
+            "plugin": "auto",
+            "amounts": {"intel": {"sgx.intel.com/epc": "64Mi"}},
+            "initContainers": True,
+            "aesm": True,
+            "failurePolicy": "Ignore",
+            "timeoutSeconds": 3,
+        }
+    }
+    objs = render(values)
+    settings = parse(objs[("ConfigMap", NAME)]["data"]["settings.json"])
+    assert settings.plugin == "auto"
+    assert settings.amounts == {"intel": {"sgx.intel.com/epc": "64Mi"}}
+    assert settings.init_containers
+    assert settings.aesm
+    hook = objs[("MutatingWebhookConfiguration", NAME)]["webhooks"][0]
+    assert (hook["failurePolicy"], hook["timeoutSeconds"]) == ("Ignore", 3)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"webhook": {"enabled": "yes"}},
+        {"webhook": {"enabled": True, "plugin": "amd"}},
+        {"webhook": {"enabled": True, "timeoutSeconds": 31}},
+        {"webhook": {"enabled": True, "amounts": {"amd": {}}}},
+        {"webhook": {"enabled": True, "failurePolicy": "Maybe"}},
+        {"webhook": {"enabled": True, "colour": "blue"}},
+    ],
+)
+def test_schema_refuses_bad_values(bad):
+    proc = helm("template", "enclave", str(CHART), values=bad)
+    assert proc.returncode != 0
+    assert "webhook" in proc.stderr, proc.stderr
