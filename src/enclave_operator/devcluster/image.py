@@ -67,6 +67,13 @@ class ImageError(RuntimeError):
 class Image:
     name: str
     layout: Path  # an OCI image layout directory
+    # blobs the target containerd already holds (seeded): left out of the import's stream
+    preloaded: frozenset[str] = frozenset()
+
+    def files(self) -> list[str]:
+        blobs = sorted(f.name for f in (self.layout / "blobs" / "sha256").iterdir())
+        return ["oci-layout", "index.json", *(f"blobs/sha256/{b}" for b in blobs
+                                              if b not in self.preloaded)]  # fmt: skip
 
 
 def cache_dir() -> Path:
@@ -279,7 +286,8 @@ def build_all(tools: binaries.Toolset, source: Path, pause_image: str) -> tuple[
         {"Entrypoint": ["/pause"], "User": "65535:65535"},
     )
     _prune({app.layout, base.layout, pause.layout})
-    return app, [base, pause]
+    seeded = frozenset(f.name for f in (base.layout / "blobs" / "sha256").iterdir())
+    return Image(app.name, app.layout, seeded), [base, pause]
 
 
 def _prune(keep: set[Path]) -> None:
@@ -299,7 +307,7 @@ def import_into(socket: Path, images: list[Image]) -> None:
     """Load each layout into containerd's k8s.io namespace, where the kubelet finds it."""
     for image in images:
         tar = subprocess.Popen(
-            ["tar", "-C", str(image.layout), "-chf", "-", "."], stdout=subprocess.PIPE
+            ["tar", "-C", str(image.layout), "-chf", "-", *image.files()], stdout=subprocess.PIPE
         )
         try:
             _run(
