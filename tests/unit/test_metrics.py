@@ -76,7 +76,8 @@ def test_las_nodes_and_version():
 
 
 def test_alert_rules_are_well_formed_and_use_real_metrics():
-    """Structural: promtool cannot be built from the module proxy (see the README)."""
+    """Every metric a rule names is one the operator serves (promtool checks the PromQL itself:
+    tests/unit/test_alert_rules.py)."""
     m = OperatorMetrics()
     m.observe_cr("las", "", "l", "HEALTHY", {"lasReplicaAlert": 0, "nodes": {}})
     m.observe_cr("sgxplugin", "", "p", "HEALTHY", SGX_STATUS)
@@ -95,7 +96,6 @@ def test_alert_rules_are_well_formed_and_use_real_metrics():
         assert re.fullmatch(r"\d+[smh]", rule["for"])
         assert rule["labels"]["severity"] in ("warning", "critical")
         assert rule["annotations"]["summary"]
-        assert rule["expr"].count("(") == rule["expr"].count(")")
         used = set(re.findall(r"\benclave_[a-z_]+", rule["expr"]))
         assert used, rule["alert"]
         assert used <= names, f"{rule['alert']} uses unknown metrics {used - names}"
