@@ -7,7 +7,7 @@ import base64
 import json
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
+from typing import Any
 
 import pytest
 from kubernetes import client
@@ -20,7 +20,7 @@ from tests.integration.webhook_env import injected, pod, running, settings_for, 
 
 @pytest.fixture
 def operator_ns(api_client: client.ApiClient) -> Iterator[str]:
-    core = client.CoreV1Api(api_client)
+    core: Any = client.CoreV1Api(api_client)
     name = f"op-{uuid.uuid4().hex[:8]}"
     core.create_namespace({"metadata": {"name": name}})
     yield name
@@ -28,7 +28,7 @@ def operator_ns(api_client: client.ApiClient) -> Iterator[str]:
 
 
 def test_operator_process_serves_the_chart_settings_and_cleans_up(
-    cluster, api_client, namespace, operator_ns, tmp_path: Path, monkeypatch
+    cluster, api_client, namespace, operator_ns, tmp_path, monkeypatch
 ):
     core = client.CoreV1Api(api_client)
     admission = client.AdmissionregistrationV1Api(api_client)

@@ -10,8 +10,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from kubernetes import client
-
 from enclave_operator.devcluster.nodes import SGXFlavour, node_manifest
 from enclave_operator.webhook.requests import INJECTED
 from enclave_operator.webhook.runner import WebhookRunner
@@ -74,7 +72,7 @@ def injected(p: Any) -> dict[str, Any] | None:
     return json.loads(notes[INJECTED]) if INJECTED in notes else None
 
 
-def wait_registered(core: client.CoreV1Api, namespace: str) -> None:
+def wait_registered(core: Any, namespace: str) -> None:
     """Until the API server's informer has the configuration: dry-run probes (the webhook
     is called for them too, and nothing is stored)."""
     body = pod("probe", annotations={"enclave.dev/plugin": "intel"})
@@ -87,9 +85,7 @@ def wait_registered(core: client.CoreV1Api, namespace: str) -> None:
 
 
 @contextmanager
-def kwok_nodes(
-    core: client.CoreV1Api, *flavours: SGXFlavour, taint: bool = True
-) -> Iterator[list[str]]:
+def kwok_nodes(core: Any, *flavours: SGXFlavour, taint: bool = True) -> Iterator[list[str]]:
     """Extra fake nodes of other plugins, tainted with their resource like SGX pools are."""
     names = []
     try:
@@ -112,10 +108,12 @@ def kwok_nodes(
             core.delete_node(name)
 
 
-def scheduled_on(core: client.CoreV1Api, namespace: str, name: str) -> str:
-    return wait_for(
-        lambda: core.read_namespaced_pod(name, namespace).spec.node_name,
-        bool,
-        60,
-        f"pod {name} scheduled",
+def scheduled_on(core: Any, namespace: str, name: str) -> str:
+    return str(
+        wait_for(
+            lambda: core.read_namespaced_pod(name, namespace).spec.node_name,
+            bool,
+            60,
+            f"pod {name} scheduled",
+        )
     )

@@ -11,6 +11,7 @@ import base64
 import contextlib
 import datetime as dt
 import logging
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -243,16 +244,24 @@ class WebhookRunner:
                     await asyncio.wait_for(self._wake.wait(), interval)
         finally:
             if not settings.service and self.url is not None:
-                await self._unregister(kube, settings)
+                self._unregister(settings)
             self.server.stop()
 
-    async def _unregister(self, kube: Kube, settings: Settings) -> None:
+    def _unregister(self, settings: Settings) -> None:
         """A local operator removes its configuration on the way out: nothing else would, and
-        it would point at a port nobody serves."""
-        path = f"{configuration.PATH_PREFIX}/{settings.configuration}"
+        it would point at a port nobody serves. Blocking on purpose: at shutdown the task is
+        cancelled more than once (kopf's exit, then asyncio.run's), which would cut an await."""
+        from kubernetes import client, config
+
         try:
-            await kube.request("DELETE", path)
+            kubeconfig = self.kubeconfig or os.environ.get("KUBECONFIG")
+            api = config.new_client_from_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]
+            with api:
+                admission = client.AdmissionregistrationV1Api(api)
+                admission.delete_mutating_webhook_configuration(settings.configuration)
             log.info("webhook: removed %s", settings.configuration)
-        except ApiException as e:
+        except client.ApiException as e:
             if e.status != 404:
                 log.warning("webhook: could not remove %s: %s", settings.configuration, e.reason)
+        except Exception as e:  # shutting down: say it, do not hide the original exit
+            log.warning("webhook: could not remove %s: %s", settings.configuration, e)
