@@ -148,7 +148,9 @@ def remove_if_empty(d: Path) -> None:
             return
     except OSError:
         return
-    if str(d) in mounts_under(d):  # a bind mount onto itself: Path.is_mount() misses it
+    for _ in range(3):  # a bind mount onto itself (Path.is_mount() misses it), maybe twice
+        if str(d) not in mounts_under(d):
+            break
         subprocess.run(["umount", str(d)], capture_output=True, check=False)
     with contextlib.suppress(OSError):
         d.rmdir()
