@@ -77,10 +77,10 @@ class Node:
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
-    tools = ensure_built(node=True)
     before = host_snapshot()
     dev = DevCluster(tmp_path_factory.mktemp("real") / "dev")
     try:
+        tools = ensure_built(node=True)
         dev.up(nodes=1, real_nodes=1, say=print)
     except Exception as e:  # the suite must fail, saying why, when the node cannot come up
         dev.down(say=lambda _: None)
