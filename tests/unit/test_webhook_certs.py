@@ -21,6 +21,14 @@ HOSTS = ["svc.ns.svc"]
 T0 = dt.datetime.now(dt.UTC)
 
 
+@pytest.fixture(autouse=True)
+def _clock_starts_now():
+    """The certificates are issued against the real clock: the simulated one starts with each
+    test, not when the module was imported (a long session would put it minutes behind)."""
+    global T0
+    T0 = dt.datetime.now(dt.UTC)
+
+
 def at(seconds: float) -> dt.datetime:
     return T0 + dt.timedelta(seconds=seconds)
 
