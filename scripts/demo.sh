@@ -2,8 +2,9 @@
 # `make demo`: the dev cluster with its real node only (this machine: kubelet, containerd,
 # runc, CNI, kube-proxy, CoreDNS), so that every pod really runs the locally built image; then
 # `enclavectl install --simulation`: the chart, the CRDs, the operator as the chart's
-# Deployment, and a default SGXPlugin, LAS and CAS, waited on until HEALTHY; then
-# `enclavectl status` and the pods. Running it again reuses the cluster and the installation.
+# Deployment, and a default SGXPlugin, LAS and CAS, waited on until HEALTHY; then a signed
+# policy and an attested workload (scripts/demo-workload.sh); then `enclavectl status` and the
+# pods. Running it again reuses the cluster and the installation.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ctl=.venv/bin/enclavectl
@@ -17,6 +18,8 @@ export KUBECONFIG=$($ctl dev-cluster kubeconfig)
 kubectl="$(.venv/bin/python -c 'from enclave_operator.devcluster.binaries import toolset; print(toolset().path("kubectl"))')"
 
 $ctl install --simulation --timeout 5m
+echo
+bash scripts/demo-workload.sh
 echo
 $ctl status
 echo
