@@ -67,12 +67,15 @@ def test_default_render_has_every_object_once():
         ("CAS", "enclave"),
         ("ClusterRole", "enclave-operator"),
         ("ClusterRoleBinding", "enclave-operator"),
+        ("ConfigMap", "enclave-operator-webhook"),
         ("Deployment", "enclave-operator"),
         ("LAS", "enclave"),
+        ("MutatingWebhookConfiguration", "enclave-operator-webhook"),
         ("SGXPlugin", "enclave"),
         ("Secret", "cas-enclave-tls"),
         ("Secret", "enclave-operator-cas-client"),
         ("Service", "enclave-operator-metrics"),
+        ("Service", "enclave-operator-webhook"),
         ("ServiceAccount", "enclave-operator"),
     ]
 
@@ -88,7 +91,10 @@ def test_the_operator_deployment():
         "fieldRef": {"fieldPath": "metadata.namespace"}
     }
     assert env["METRICS_PORT"]["value"] == "8080"
-    assert c["ports"] == [{"name": "metrics", "containerPort": 8080, "protocol": "TCP"}]
+    assert c["ports"] == [
+        {"name": "metrics", "containerPort": 8080, "protocol": "TCP"},
+        {"name": "webhook", "containerPort": 9443, "protocol": "TCP"},
+    ]
     assert pod["serviceAccountName"] == "enclave-operator"
     assert pod["nodeSelector"] == {"a": "b"}
     svc = objs[("Service", "enclave-operator-metrics")]["spec"]
@@ -215,6 +221,14 @@ def test_the_values_enclavectl_passes_are_valid(simulation: bool):
     assert ("Secret", "cas-enclave-tls") not in objs  # enclavectl writes it itself
     assert objs[("CAS", "enclave")]["spec"]["image"] == "reg.example:5000/eo:9"
     assert bool(sgx_in(objs[("LAS", "enclave")]["spec"])) is not simulation
+    assert ("ConfigMap", "enclave-operator-webhook") in objs, "the local operator's settings"
+
+
+def test_no_webhook_turns_off_even_a_chart_that_defaults_to_it():
+    opts = Options(namespace="ns1", webhook=False)
+    objs = render(chart_values(opts, plugins.plugin_for("sgx.intel.com/epc"), {}))
+    assert not [k for k in objs if "webhook" in k[1].lower() or "Webhook" in k[0]]
+    assert "webhook" not in json.dumps(objs[("ClusterRole", "enclave-operator")]["rules"])
 
 
 def test_sgx_tolerations_once_for_enclaves_and_none_in_simulation():

@@ -14,8 +14,16 @@ pytestmark = pytest.mark.skipif(not HELM.exists(), reason=f"helm binary not buil
 NAME = "enclave-operator-webhook"
 
 
-def test_off_by_default():
-    assert not [k for k in render() if "webhook" in k[1]]
+def test_on_by_default_and_off_leaves_no_trace():
+    assert ("MutatingWebhookConfiguration", NAME) in render()
+    off = render(None, "webhook.enabled=false")
+    assert not [k for k in off if "webhook" in k[1]]
+    rules = off[("ClusterRole", "enclave-operator")]["rules"]
+    assert not [
+        r for r in rules if {"configmaps", "mutatingwebhookconfigurations"} & {*r["resources"]}
+    ]
+    deployment = off[("Deployment", "enclave-operator")]["spec"]["template"]
+    assert "checksum/webhook" not in (deployment["metadata"].get("annotations") or {})
 
 
 def test_in_cluster_pieces_and_settings_the_operator_reads():
@@ -26,8 +34,6 @@ def test_in_cluster_pieces_and_settings_the_operator_reads():
         ("ConfigMap", NAME),
         ("Service", NAME),
         ("MutatingWebhookConfiguration", NAME),
-        ("ClusterRole", NAME),
-        ("ClusterRoleBinding", NAME),
     }
     settings = parse(objs[("ConfigMap", NAME)]["data"]["settings.json"])
     assert settings.plugin == "azure"
@@ -47,8 +53,20 @@ def test_in_cluster_pieces_and_settings_the_operator_reads():
     service = objs[("Service", NAME)]["spec"]
     assert service["ports"][0]["targetPort"] == "webhook"
     assert service["selector"] == deployment["metadata"]["labels"]
-    rules = objs[("ClusterRole", NAME)]["rules"]
-    assert all("*" not in r["verbs"] and "*" not in r["resources"] for r in rules)
+    # the operator's own role: its configuration by name (helm creates and deletes it), the
+    # settings and the CAS CA copies
+    rules = objs[("ClusterRole", "enclave-operator")]["rules"]
+    assert [
+        r for r in rules if {"configmaps", "mutatingwebhookconfigurations"} & {*r["resources"]}
+    ] == [
+        {
+            "apiGroups": ["admissionregistration.k8s.io"],
+            "resources": ["mutatingwebhookconfigurations"],
+            "resourceNames": [NAME],
+            "verbs": ["get", "patch"],
+        },
+        {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "create", "update"]},
+    ]
 
 
 def test_settings_changes_restart_the_operator():

@@ -63,6 +63,13 @@ def install(
     chart: Annotated[
         Path | None, typer.Option("--chart", help="Chart directory [default: the checkout's].")
     ] = None,
+    webhook: Annotated[
+        bool,
+        typer.Option(
+            "--webhook/--no-webhook",
+            help="The SGX injection webhook for pods labelled enclave.dev/inject=true.",
+        ),
+    ] = True,
     kubeconfig: KubeconfigOption = None,
 ) -> None:
     """Install the operator, its CRDs and a default SGXPlugin, LAS and CAS; wait until HEALTHY.
@@ -79,6 +86,7 @@ def install(
         local_operator=local_operator,
         image=image,
         chart=chart,
+        webhook=webhook,
     )
     with one_line_errors():
         cluster = Cluster.connect(kubeconfig)
@@ -121,6 +129,7 @@ def uninstall(
                 ("delete", "services.enclave.dev", "cas", None),
                 ("delete", "base.enclave.dev", "las", None),
                 ("delete", "", "namespaces", None),
+                ("delete", "admissionregistration.k8s.io", "mutatingwebhookconfigurations", None),
             ]
         )
         if missing:

@@ -59,6 +59,14 @@ def run(
             " (the webhook listens there, on a free port).",
         ),
     ] = "127.0.0.1",
+    webhook_port: Annotated[
+        int | None,
+        typer.Option(
+            envvar="WEBHOOK_PORT",
+            help="Port the webhook listens on [default: the settings' port behind a Service,"
+            " else a free one].",
+        ),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
     log_format: Annotated[
         LogFormat,
@@ -76,7 +84,9 @@ def run(
     from enclave_operator.webhook.runner import WebhookRunner
 
     def webhook(_kube: object, operator_ns: str, _cas: object) -> WebhookRunner:
-        return WebhookRunner(operator_ns, config_name=webhook_config, address=webhook_address)
+        return WebhookRunner(
+            operator_ns, config_name=webhook_config, address=webhook_address, port=webhook_port
+        )
 
     run_operator(
         operator_namespace,

@@ -26,6 +26,7 @@ from enclave_operator.install.remove import OURS, Remover, cr_path, crd_path
 from enclave_operator.install.summary import Row, describe, row
 
 Say = Callable[[str], None]
+WEBHOOK_CHECK = ("create", "admissionregistration.k8s.io", "mutatingwebhookconfigurations", None)
 
 
 @dataclass
@@ -71,6 +72,8 @@ class Installer:
         ]
         if not self.opts.local_operator:
             checks.append(("create", "apps", "deployments", ns))
+        if self.opts.webhook:  # helm (in-cluster) or the local operator creates it
+            checks.append(WEBHOOK_CHECK)
         if missing := self.cluster.missing(checks):
             raise CLIError(
                 f"missing permissions to install: cannot {', '.join(missing)}"
@@ -175,6 +178,11 @@ class Installer:
         helm.install(self.opts.namespace, chart, values)
         self.created.release = True
         self.say(f"installed chart {chart.name} as release {self.opts.namespace}/{RELEASE}")
+        self.say(
+            "SGX injection webhook: for pods labelled enclave.dev/inject=true"
+            if self.opts.webhook
+            else "SGX injection webhook: off (--no-webhook)"
+        )
         if self.opts.local_operator:
             self.start_local_operator()
 
@@ -255,6 +263,8 @@ class Installer:
             self.say(f"uninstalled release {self.opts.namespace}/{RELEASE}")
         if c.operator and (pid := self.local.stop()):
             self.say(f"stopped the local operator (pid {pid})")
+        if c.release:
+            remover.remove_webhook()
         remover.remove_crds(c.crds)
         if c.secret and not c.namespace:
             for name in (tls.secret_name(CR_NAME), tls.CLIENT_SECRET):

@@ -23,6 +23,7 @@ class Options:
     local_operator: bool = False
     image: str | None = None
     chart: Path | None = None
+    webhook: bool = True
 
 
 def chart_values(opts: Options, plugin: Plugin | None, selector: dict[str, str]) -> Any:
@@ -32,6 +33,8 @@ def chart_values(opts: Options, plugin: Plugin | None, selector: dict[str, str])
         "hostname": opts.domains[0] if opts.domains else "localhost",
         "operator": {"enabled": not opts.local_operator},
         "tls": {"create": False},
+        # explicit, though the chart's default: --no-webhook must win over any chart
+        "webhook": {"enabled": opts.webhook},
     }
     if plugin is not None:
         values["sgx"] = {"resourceKey": plugin.resource, "nodeSelector": selector}

@@ -16,6 +16,8 @@ from enclave_operator.charts.values import release_name, release_namespace
 from enclave_operator.install.cluster import CLIError, Cluster
 from enclave_operator.install.helmcli import Helm
 from enclave_operator.install.local import LocalOperator
+from enclave_operator.webhook.configuration import PATH_PREFIX as WEBHOOK_CONFIGS
+from enclave_operator.webhook.settings import DEFAULT_SETTINGS_NAME as WEBHOOK
 
 OURS = {"app.kubernetes.io/managed-by": "enclavectl", **LABELS}
 """Labels of what enclavectl creates itself (the namespace, the CAS TLS Secret)."""
@@ -45,13 +47,13 @@ class Found:
     crs: list[tuple[Kind, dict[str, Any]]] = field(default_factory=list)
     namespaces: list[str] = field(default_factory=list)
     secrets: list[tuple[str, str]] = field(default_factory=list)  # (namespace, name)
+    webhook: bool = False  # the injection webhook's MutatingWebhookConfiguration
     operator_pid: int | None = None
 
     @property
     def empty(self) -> bool:
-        return not (self.releases or self.crds or self.crs or self.namespaces or self.secrets) and (
-            self.operator_pid is None
-        )
+        found = self.releases or self.crds or self.crs or self.namespaces or self.secrets
+        return not (found or self.webhook) and self.operator_pid is None
 
 
 class Remover:
@@ -83,6 +85,7 @@ class Remover:
         found.secrets = [
             (s["metadata"]["namespace"], s["metadata"]["name"]) for s in secrets.get("items") or []
         ]
+        found.webhook = self.cluster.find(f"{WEBHOOK_CONFIGS}/{WEBHOOK}") is not None
         return found
 
     def remove(self, found: Found) -> None:
@@ -99,6 +102,14 @@ class Remover:
         self.remove_namespaces(found.namespaces)
         if (pid := self.local.stop() or stopping) is not None:
             self.say(f"stopped the local operator (pid {pid})")
+        self.remove_webhook()
+
+    def remove_webhook(self) -> None:
+        """Last, once no operator can register it again. A local operator deletes its own on
+        SIGTERM and helm the chart's, but one killed (-9) leaves it pointing at a dead port, and
+        with failurePolicy Fail no labelled pod could be created any more."""
+        if self.cluster.delete(f"{WEBHOOK_CONFIGS}/{WEBHOOK}"):
+            self.say(f"deleted MutatingWebhookConfiguration {WEBHOOK}")
 
     def remove_crs(self, crs: Sequence[tuple[Kind, dict[str, Any]]]) -> None:
         """Delete, then wait for the operator's finalizers; --force finishes its work for it."""
