@@ -18,13 +18,20 @@ from enclave_operator.helm.releases import ObjectRef
 
 MERGE = "application/merge-patch+json"
 
-# Kinds the charts create: (apiVersion, kind) → (API path prefix, plural).
+_RBAC = "rbac.authorization.k8s.io/v1"
+
+# Kinds the charts create: (apiVersion, kind) → (API path prefix, plural). Every kind a chart
+# may create must be here: an object of another kind cannot be read from the caches, which
+# leaves the CR's object conditions Unknown (ReadError) and the CR PENDING.
 OWNED_KINDS: dict[tuple[str, str], tuple[str, str]] = {
     ("apps/v1", "Deployment"): ("/apis/apps/v1", "deployments"),
     ("apps/v1", "DaemonSet"): ("/apis/apps/v1", "daemonsets"),
     ("apps/v1", "StatefulSet"): ("/apis/apps/v1", "statefulsets"),
     ("v1", "Service"): ("/api/v1", "services"),
     ("v1", "PersistentVolumeClaim"): ("/api/v1", "persistentvolumeclaims"),
+    ("v1", "ServiceAccount"): ("/api/v1", "serviceaccounts"),
+    (_RBAC, "ClusterRole"): (f"/apis/{_RBAC}", "clusterroles"),
+    (_RBAC, "ClusterRoleBinding"): (f"/apis/{_RBAC}", "clusterrolebindings"),
 }
 
 ApiException = aclient.ApiException
@@ -57,7 +64,8 @@ class Kube:
     @staticmethod
     def object_path(ref: ObjectRef) -> str:
         prefix, plural = OWNED_KINDS[(ref.api_version, ref.kind)]
-        return f"{prefix}/namespaces/{ref.namespace}/{plural}/{ref.name}"
+        ns = f"/namespaces/{ref.namespace}" if ref.namespace else ""
+        return f"{prefix}{ns}/{plural}/{ref.name}"
 
     async def request(
         self, method: str, path: str, body: Any = None, content_type: str = "application/json"

@@ -119,7 +119,8 @@ def leftovers(own: Env, namespace: str = NS) -> dict[str, bool]:
     releases = json.loads(own.cluster.helm("list", "-A", "-o", "json").stdout)
     found["helm releases"] = bool(releases)
     part_of = "app.kubernetes.io/part-of=enclave-operator"
-    for kind in ("deployments", "daemonsets", "services", "pvc", "secrets"):
+    charts_make = ("deployments", "daemonsets", "services", "pvc", "secrets", "serviceaccounts")
+    for kind in (*charts_make, "clusterroles", "clusterrolebindings"):
         found[f"{kind} -l {part_of}"] = bool(own.json("get", kind, "-A", "-l", part_of)["items"])
     found["local operator pid file"] = (own.dev.directory / "operator.pid").exists()
     return found

@@ -36,9 +36,13 @@ EXPECTED_RULES: dict[str, set[str]] = {
     "statefulsets.apps": CRUD,
     "services": CRUD,
     "persistentvolumeclaims": CRUD,
+    # the SGXPlugin chart's: the plugin's ServiceAccount and its role to read Nodes
+    "serviceaccounts": CRUD,
+    "clusterroles.rbac.authorization.k8s.io": CRUD,
+    "clusterrolebindings.rbac.authorization.k8s.io": CRUD,
     "events": {"create"},
     # status figures; kopf's resource scanning
-    "nodes": {"list", "watch"},
+    "nodes": {"get", "list", "watch"},  # get: the SGXPlugin chart's role grants it
     "pods": {"list", "watch"},
     "customresourcedefinitions.apiextensions.k8s.io": {"list", "watch"},
 }

@@ -14,6 +14,7 @@ from enclave_operator.api.kinds import CAS, LAS, SGXPLUGIN, Kind
 from enclave_operator.charts import chart_path
 from enclave_operator.charts.values import values_for
 from enclave_operator.devcluster.binaries import toolset
+from enclave_operator.kube import OWNED_KINDS
 
 ROOT = Path(__file__).resolve().parents[2]
 HELM = toolset().path("helm")
@@ -45,9 +46,15 @@ def helm(*args: str, values: Any) -> subprocess.CompletedProcess[str]:
     )
 
 
-def render(kind: Kind, spec: dict[str, Any], release: str = "rel", secret: str | None = None):
+def render(
+    kind: Kind,
+    spec: dict[str, Any],
+    release: str = "rel",
+    secret: str | None = None,
+    namespace: str = NS,
+):
     values = values_for(kind, {"spec": spec}, secret)
-    proc = helm("template", release, str(chart_path(kind)), "--namespace", NS, values=values)
+    proc = helm("template", release, str(chart_path(kind)), "--namespace", namespace, values=values)
     assert proc.returncode == 0, proc.stderr
     docs = [d for d in yaml.safe_load_all(proc.stdout) if d]
     return {d["kind"]: d for d in docs}, docs
@@ -71,15 +78,23 @@ def test_lint_with_sample_values(kind):
 
 @pytest.mark.parametrize(
     ("kind", "kinds"),
-    [(CAS, ["Service", "Deployment"]), (LAS, ["DaemonSet"]), (SGXPLUGIN, ["DaemonSet"])],
+    [
+        (CAS, ["Service", "Deployment"]),
+        (LAS, ["DaemonSet"]),
+        (SGXPLUGIN, ["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "DaemonSet"]),
+    ],
 )
 def test_sample_objects_names_labels_namespace(kind, kinds):
     objs, docs = render(kind, sample(kind)["spec"], release="my-rel")
     assert [d["kind"] for d in docs] == kinds
     for doc in docs:
         meta = doc["metadata"]
-        assert meta["name"] == "my-rel"
-        assert meta["namespace"] == NS
+        if doc["kind"].startswith("Cluster"):  # cluster-wide: the namespace is in the name
+            assert meta["name"] == f"enclave-{NS}-my-rel"
+            assert "namespace" not in meta
+        else:
+            assert meta["name"] == "my-rel"
+            assert meta["namespace"] == NS
         assert "ownerReferences" not in meta
         labels = meta["labels"]
         assert labels["app.kubernetes.io/name"] == APP_NAMES[kind]
@@ -257,13 +272,36 @@ def test_sgxplugin_capacity_and_device_plugin_dir():
 
 
 def test_sgxplugin_without_capacity_leaves_it_to_the_node():
-    values = values_for(SGXPLUGIN, {"spec": {}}, None)
-    values["capacitySGXPods"] = None
-    proc = helm("template", "rel", str(chart_path(SGXPLUGIN)), "--namespace", NS, values=values)
-    assert proc.returncode == 0, proc.stderr
-    (ds,) = [d for d in yaml.safe_load_all(proc.stdout) if d]
-    command = ds["spec"]["template"]["spec"]["containers"][0]["command"]
+    objs, _ = render(SGXPLUGIN, {})
+    command = container(objs, "DaemonSet")["command"]
     assert not [a for a in command if a.startswith("--capacity-sgx-pods")]
+    assert command == ["enclavectl", "service", "sgx-plugin", "--dev-dir=/host/dev"]
+
+
+def test_sgxplugin_pods_may_get_nodes_and_nothing_else():
+    """The plugin reads its Node's allocatable pods as its own ServiceAccount."""
+    objs, _ = render(SGXPLUGIN, {}, release="my-rel")
+    assert pod(objs, "DaemonSet")["serviceAccountName"] == "my-rel"
+    assert objs["ServiceAccount"]["metadata"]["name"] == "my-rel"
+    role = objs["ClusterRole"]
+    assert role["rules"] == [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["get"]}]
+    binding = objs["ClusterRoleBinding"]
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "ClusterRole",
+        "name": role["metadata"]["name"],
+    }
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "my-rel", "namespace": NS}]
+    other, _ = render(SGXPLUGIN, {}, release="my-rel", namespace="other-ns")
+    assert other["ClusterRole"]["metadata"]["name"] != role["metadata"]["name"]
+
+
+@pytest.mark.parametrize("kind", [CAS, LAS, SGXPLUGIN])
+def test_every_object_a_chart_makes_is_of_a_kind_the_operator_watches(kind):
+    """Else its conditions stay Unknown (the caches cannot read it) and the CR PENDING."""
+    spec = {"persistence": {"enabled": True}} if kind == CAS else {}
+    _, docs = render(kind, spec)
+    assert {(d["apiVersion"], d["kind"]) for d in docs} <= set(OWNED_KINDS)
 
 
 @pytest.mark.parametrize(

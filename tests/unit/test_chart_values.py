@@ -102,9 +102,10 @@ def test_values_for_empty_cas_has_crd_defaults():
 
 def test_values_for_empty_las_and_sgxplugin_have_crd_defaults():
     assert values_for(LAS, {"spec": {}}, None) == {**COMMON_DEFAULTS, "hostPort": 18766}
+    # no capacity: the chart passes no flag and each plugin reads its Node's allocatable pods
     assert values_for(SGXPLUGIN, {"spec": None}, None) == {
         **COMMON_DEFAULTS,
-        "capacitySGXPods": 110,
+        "capacitySGXPods": None,
     }
 
 
@@ -183,7 +184,7 @@ def test_values_for_samples():
     assert cas["imagePullPolicy"] == "IfNotPresent"
     assert values_for(LAS, sample("base_v1beta1_las.yaml"), None)["hostPort"] == 18766
     plugin = values_for(SGXPLUGIN, sample("base_v1beta1_sgxplugin.yaml"), None)
-    assert plugin["capacitySGXPods"] == 110
+    assert plugin["capacitySGXPods"] is None
 
 
 def test_values_for_does_not_share_the_cr_dicts():

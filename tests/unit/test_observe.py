@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from enclave_operator.api.kinds import LAS
-from enclave_operator.helm.releases import Release, ReleaseStatus
+from enclave_operator.helm.releases import Release, ReleaseStatus, manifest_objects
+from enclave_operator.kube import Kube
 from enclave_operator.reconcile.observe import (
     FINALIZER,
     STALL_AFTER,
@@ -84,3 +85,16 @@ def test_owned_object_owners_health_and_read_errors():
         raise LookupError_("not watched")
 
     assert observe(inputs([rel()], lookup=failing)).objects[0].error == "not watched"
+
+
+def test_cluster_scoped_objects_have_no_namespace_in_ref_or_path():
+    """The watches index a ClusterRole under namespace None: a ref with the release's namespace
+    would never be found, and the object would count as missing."""
+    manifest = MANIFEST + "---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\n"
+    manifest += "metadata: {name: enclave-ns-las-x}\n"
+    refs = manifest_objects(manifest, "ns")
+    assert [(r.kind, r.namespace) for r in refs] == [("DaemonSet", "ns"), ("ClusterRole", None)]
+    assert Kube.object_path(refs[0]) == "/apis/apps/v1/namespaces/ns/daemonsets/las-x"
+    assert Kube.object_path(refs[1]) == (
+        "/apis/rbac.authorization.k8s.io/v1/clusterroles/enclave-ns-las-x"
+    )

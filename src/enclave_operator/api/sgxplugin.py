@@ -9,9 +9,6 @@ from __future__ import annotations
 from enclave_operator.api.common import common_properties, workload_namespace
 from enclave_operator.api.schema import Schema, integer, obj
 
-DEFAULT_CAPACITY_SGX_PODS = 110
-"""The kubelet's default limit of pods per node: with it, SGX never limits a node's pods."""
-
 MAX_CAPACITY_SGX_PODS = 10000
 
 
@@ -25,9 +22,8 @@ def sgxplugin_spec() -> Schema:
             **common_properties("the SGX device plugin"),
             "capacitySGXPods": integer(
                 "Number of SGX devices the plugin advertises on each node, that is how many"
-                " pods on one node can use SGX at the same time. The default, 110, is the"
-                " kubelet's default maximum number of pods per node.",
-                default=DEFAULT_CAPACITY_SGX_PODS,
+                " pods on one node can use SGX at the same time. Unset: each node's allocatable"
+                " pods (its maximum number of pods), so SGX never limits a node's pods.",
                 minimum=1,
                 maximum=MAX_CAPACITY_SGX_PODS,
             ),

@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from enclave_operator.api import cas, common, las, sgxplugin
+from enclave_operator.api import cas, common, las
 from enclave_operator.api.kinds import CAS, LAS, SGXPLUGIN, Kind
 
 MAX_RELEASE_NAME = 53
@@ -109,7 +109,6 @@ def values_for(kind: Kind, cr: Mapping[str, Any], pull_secret: str | None) -> di
     elif kind == LAS:
         values["hostPort"] = _or(spec.get("hostPort"), las.DEFAULT_HOST_PORT)
     else:
-        values["capacitySGXPods"] = _or(
-            spec.get("capacitySGXPods"), sgxplugin.DEFAULT_CAPACITY_SGX_PODS
-        )
+        # None: no flag, and each plugin advertises its own Node's allocatable pods.
+        values["capacitySGXPods"] = spec.get("capacitySGXPods")
     return values

@@ -17,6 +17,8 @@ from typing import Any
 import yaml
 
 SECRET_TYPE = "helm.sh/release.v1"
+CLUSTER_SCOPED_KINDS = frozenset({"ClusterRole", "ClusterRoleBinding"})
+"""Kinds a chart may create that have no namespace: their refs carry None, as the watches do."""
 SECRET_LABEL_SELECTOR = "owner=helm"
 
 
@@ -138,7 +140,9 @@ def manifest_objects(manifest: str, default_namespace: str) -> list[ObjectRef]:
             ObjectRef(
                 api_version=doc["apiVersion"],
                 kind=doc["kind"],
-                namespace=meta.get("namespace") or default_namespace,
+                namespace=None
+                if doc["kind"] in CLUSTER_SCOPED_KINDS
+                else meta.get("namespace") or default_namespace,
                 name=meta["name"],
             )
         )

@@ -35,3 +35,9 @@ imagePullPolicy: {{ .Values.imagePullPolicy }}
 resources:
   {{- toYaml (.Values.resources | default dict) | nindent 2 }}
 {{- end }}
+
+{{/* Name of the cluster-scoped objects: the namespace too, since two namespaces may hold a
+release of the same name. */}}
+{{- define "sgxplugin.clusterName" -}}
+{{ printf "enclave-%s-%s" .Release.Namespace .Release.Name | trunc 253 }}
+{{- end }}
