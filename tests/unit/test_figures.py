@@ -136,16 +136,13 @@ def test_node_selector_and_taints_choose_where_daemons_belong():
 
 
 def test_sgx_devices_per_node_and_exhaustion():
-    nodes = [
-        node("n1", **{"sgx.intel.com__enclave": "2"}),
-        node("n2", **{"sgx.intel.com__enclave": "2"}),
-    ]
+    nodes = [node("n1", **{"sgx.k8s.io__sgx": "2"}), node("n2", **{"sgx.k8s.io__sgx": "2"})]
     plugins = [pod("p1", "n1"), pod("p2", "n2")]
     users = [
-        pod("u1", "n1", limits={"sgx.intel.com/enclave": "1"}),
-        pod("u2", "n1", limits={"sgx.intel.com/enclave": "1"}),
-        pod("u3", "n2", limits={"sgx.intel.com/enclave": "1"}),
-        pod("done", "n2", limits={"sgx.intel.com/enclave": "1"}, phase="Succeeded"),
+        pod("u1", "n1", limits={"sgx.k8s.io/sgx": "1"}),
+        pod("u2", "n1", limits={"sgx.k8s.io/sgx": "1"}),
+        pod("u3", "n2", limits={"sgx.k8s.io/sgx": "1"}),
+        pod("done", "n2", limits={"sgx.k8s.io/sgx": "1"}, phase="Succeeded"),
     ]
     f = sgx_figures({}, nodes, plugins, users, NOW)
     assert f.status["capacitySGXDevicesPerNode"] == {"n1": 2, "n2": 2}
@@ -156,6 +153,39 @@ def test_sgx_devices_per_node_and_exhaustion():
     assert (f.status["desiredReplicas"], f.status["readyReplicas"]) == (2, 2)
     assert f.status["sgxDeviceAlert"] == 1
     assert f.alerts == ("sgxDeviceAlert=1: no SGX device left on n1",)
+
+
+READY = {"conditions": [{"type": "Ready", "status": "True"}]}
+
+
+def test_other_plugins_resources_are_not_the_plugins_devices():
+    """Intel's devices and EPC, Azure's and Alibaba's EPC MiB: neither counted nor alerted on,
+    even used up; only sgx.k8s.io/sgx is."""
+    allocatable = [
+        {"sgx.k8s.io/sgx": "3", "sgx.intel.com/enclave": "1"},
+        {"sgx.intel.com/enclave": "1", "sgx.intel.com/epc": "128Mi"},
+        {"kubernetes.azure.com/sgx_epc_mem_in_MiB": "128"},
+        {"alibabacloud.com/sgx_epc_MiB": "128"},
+    ]
+    nodes = [
+        NodeView.of({"metadata": {"name": f"n{i}"}, "status": {**READY, "allocatable": a}})
+        for i, a in enumerate(allocatable, 1)
+    ]
+    plugins = [pod(f"p{i}", f"n{i}") for i in range(1, 5)]
+    users = [
+        pod("u1", "n1", limits={"sgx.intel.com/enclave": "1", "sgx.k8s.io/sgx": "1"}),
+        pod("u2", "n2", limits={"sgx.intel.com/enclave": "1"}),
+        pod("u3", "n3", limits={"kubernetes.azure.com/sgx_epc_mem_in_MiB": "128"}),
+    ]
+    f = sgx_figures({}, nodes, plugins, users, NOW)
+    assert f.status["capacitySGXDevicesPerNode"] == {"n1": 3}
+    assert f.status["usedSGXDevicesPerNode"] == {"n1": 1}
+    assert f.status["availableSGXDevicesPerNode"] == {"n1": 2}
+    assert (f.status["capacitySGXDevices"], f.status["usedSGXDevices"]) == (3, 1)
+    assert f.status["availableSGXDevices"] == 2
+    assert (f.status["desiredReplicas"], f.status["sgxDeviceAlert"]) == (4, 0)
+    assert f.alerts == ()
+    assert users[1].sgx == {}, "not an SGX pod of this plugin: the operator does not cache it"
 
 
 def test_sgx_unreadable_capacity_is_minus_one():

@@ -10,11 +10,11 @@ from enclave_operator.figures.cluster import NodeView, PodView
 from enclave_operator.figures.compute import las_figures, sgx_figures
 
 NOW = 1_800_000_000.0
-ENCLAVE = "sgx.intel.com/enclave"
+SGX = "sgx.k8s.io/sgx"
 
 
-def node(name: str, ready: bool = True, **sgx: str) -> NodeView:
-    resources = {ENCLAVE if k == "enclave" else k: Decimal(v) for k, v in sgx.items()}
+def node(name: str, ready: bool = True, devices: str | None = None) -> NodeView:
+    resources = {SGX: Decimal(devices)} if devices is not None else {}
     return NodeView(name, {}, ready, f"10.0.0.{name[-1]}", resources, False, created=NOW - 3600)
 
 
@@ -74,34 +74,52 @@ def test_a_las_that_has_not_answered_has_no_version_yet():
     }
 
 
-def test_sgx_nodes_without_sgx_or_without_sgx_pods():
-    nodes = [node("bare"), node("idle", enclave="1"), node("used", enclave="2")]
+def test_sgx_nodes_without_the_plugins_devices_or_without_sgx_pods():
+    nodes = [node("bare"), node("idle", devices="1"), node("used", devices="2")]
     plugins = [pod(f"p-{n.name}", n.name) for n in nodes]
-    users = [pod("u", "used", sgx={ENCLAVE: Decimal(1)})]
+    users = [pod("u", "used", sgx={SGX: Decimal(1)})]
     f = sgx_figures({}, nodes, plugins, users, NOW)
-    assert f.status["capacitySGXDevicesPerNode"] == {"bare": 0, "idle": 1, "used": 2}
-    assert f.status["usedSGXDevicesPerNode"] == {"bare": 0, "idle": 0, "used": 1}
-    assert f.status["availableSGXDevicesPerNode"] == {"bare": 0, "idle": 1, "used": 1}
-    assert f.alerts == ("sgxDeviceAlert=1: no SGX device left on bare",)
+    # bare advertises no sgx.k8s.io/sgx (yet): not counted, not alerted
+    assert f.status["capacitySGXDevicesPerNode"] == {"idle": 1, "used": 2}
+    assert f.status["usedSGXDevicesPerNode"] == {"idle": 0, "used": 1}
+    assert f.status["availableSGXDevicesPerNode"] == {"idle": 1, "used": 1}
+    assert (f.status["desiredReplicas"], f.status["sgxDeviceAlert"]) == (3, 0)
+    assert f.alerts == ()
+
+
+def test_devices_used_beyond_capacity_leave_none_available_not_a_negative_count():
+    """The kubelet takes unhealthy devices out of allocatable while pods still hold them."""
+    users = [pod("u1", "n1", sgx={SGX: Decimal(1)}), pod("u2", "n1", sgx={SGX: Decimal(1)})]
+    f = sgx_figures({}, [node("n1", devices="1")], [pod("p1", "n1")], users, NOW)
+    assert f.status["availableSGXDevicesPerNode"] == {"n1": 0}
+    assert (f.status["availableSGXDevices"], f.status["usedSGXDevices"]) == (0, 2)
+    assert f.status["sgxDeviceAlert"] == 1
+
+
+def test_a_used_up_node_alerts_only_while_its_plugin_is_ready():
+    users = [pod("u1", "n1", sgx={SGX: Decimal(1)})]
+    f = sgx_figures({}, [node("n1", devices="1")], [pod("p1", "n1", ready=False)], users, NOW)
+    assert f.status["availableSGXDevicesPerNode"] == {"n1": 0}
+    assert f.status["sgxDeviceAlert"] == 0
 
 
 def test_one_unreadable_capacity_makes_the_total_unknown_and_the_rest_still_counts():
-    unreadable = replace(node("n1"), sgx={ENCLAVE: None})
-    nodes = [unreadable, node("n2", enclave="2")]
+    unreadable = replace(node("n1"), sgx={SGX: None})
+    nodes = [unreadable, node("n2", devices="2")]
     f = sgx_figures({}, nodes, [pod("p1", "n1"), pod("p2", "n2")], [], NOW)
     assert f.status["capacitySGXDevicesPerNode"] == {"n1": -1, "n2": 2}
     assert f.status["capacitySGXDevices"] == -1
 
 
 def test_sgx_exhausted_nodes_are_named_in_one_alert():
-    nodes = [node("n1", enclave="1"), node("n2", enclave="1")]
-    users = [pod("u1", "n1", sgx={ENCLAVE: Decimal(1)}), pod("u2", "n2", sgx={ENCLAVE: Decimal(1)})]
+    nodes = [node("n1", devices="1"), node("n2", devices="1")]
+    users = [pod("u1", "n1", sgx={SGX: Decimal(1)}), pod("u2", "n2", sgx={SGX: Decimal(1)})]
     f = sgx_figures({}, nodes, [pod("p1", "n1"), pod("p2", "n2")], users, NOW)
     assert f.alerts == ("sgxDeviceAlert=2: no SGX device left on n1, n2",)
 
 
 def test_sgx_replica_alert_gives_starting_plugins_their_grace():
-    nodes = [node("n1", enclave="1"), node("n2", enclave="1"), node("n3", enclave="1")]
+    nodes = [node("n1", devices="1"), node("n2", devices="1"), node("n3", devices="1")]
     plugins = [pod("p1", "n1"), pod("p2", "n2", ready=False, age=10.0)]  # none on n3
     f = sgx_figures({}, nodes, plugins, [], NOW, daemon_since=NOW - 3600)
     assert (f.status["desiredReplicas"], f.status["readyReplicas"]) == (3, 1)

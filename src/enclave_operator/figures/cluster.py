@@ -11,16 +11,13 @@ from typing import Any
 
 from enclave_operator.quantity import quantity
 
-# Resources an SGX device plugin advertises, in the order that picks a node's main "device":
-# ours (one unit per SGX pod), Intel's enclave devices, then the EPC-memory counters.
-SGX_RESOURCES = (
-    "sgx.k8s.io/sgx",
-    "sgx.intel.com/enclave",
-    "sgx.intel.com/provision",
-    "alibabacloud.com/sgx_epc_MiB",
-    "kubernetes.azure.com/sgx_epc_mem_in_MiB",
-    "sgx.intel.com/epc",
-)
+SGX_DEVICE = "sgx.k8s.io/sgx"
+"""What the SGXPlugin's device plugin advertises: one unit per pod that may use SGX."""
+
+# The resources the figures read. Only the plugin's own: other plugins' resources (Intel's
+# enclave and provision devices, EPC sizes in bytes or, on Azure and Alibaba, in MiB) are not
+# devices of this plugin, so no node view or pod view carries them.
+SGX_RESOURCES = (SGX_DEVICE,)
 # DaemonSet pods tolerate these taints on their own; any other NoSchedule/NoExecute taint
 # keeps a daemon off the node, so such a node is not one where it "should run".
 _DAEMON_TOLERATED = {
@@ -40,7 +37,7 @@ class NodeView:
     labels: Mapping[str, str]
     ready: bool
     address: str
-    sgx: Mapping[str, Decimal | None]  # allocatable per SGX resource present on the node
+    sgx: Mapping[str, Decimal | None]  # allocatable of SGX_DEVICE when present (None: unreadable)
     daemon_blocked: bool  # a taint keeps daemons off it
     created: float = 0.0  # unix time
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from enclave_operator.figures.cluster import SGX_RESOURCES, NodeView, PodView
+from enclave_operator.figures.cluster import SGX_DEVICE, NodeView, PodView
 
 GRACE = 60.0  # seconds a daemon pod may take to become ready before its node alerts
 
@@ -113,34 +113,34 @@ def sgx_figures(
     now: float,
     daemon_since: float = 0.0,
 ) -> Figures:
+    """Devices are the plugin's own (SGX_DEVICE) on the nodes where it should run. A node that
+    does not advertise them (the plugin has not registered there yet, or the node is served by
+    another SGX plugin) is left out of the device maps and of sgxDeviceAlert: its devices
+    cannot be counted in the plugin's unit, and a missing plugin is sgxReplicaAlert's business."""
     selected = _daemon_nodes(nodes, spec)
     running = _running(plugin_pods)
     ready, starting = _node_states(selected, running, now, daemon_since)
-    used: dict[str, dict[str, Decimal]] = {}
+    used: dict[str, Decimal] = {}
     for pod in sgx_pods:
         if pod.node and not pod.terminated:
-            on_node = used.setdefault(pod.node, {})
-            for resource, amount in pod.sgx.items():
-                on_node[resource] = on_node.get(resource, Decimal(0)) + amount
+            used[pod.node] = used.get(pod.node, Decimal(0)) + pod.sgx.get(SGX_DEVICE, Decimal(0))
     capacity_pn: dict[str, int] = {}
     used_pn: dict[str, int] = {}
     available_pn: dict[str, int] = {}
     exhausted: list[str] = []
     for node in selected:
-        main = next((r for r in SGX_RESOURCES if r in node.sgx), None)
-        cap = node.sgx.get(main) if main else Decimal(0)
-        usage = used.get(node.name, {})
+        if SGX_DEVICE not in node.sgx:
+            continue  # the plugin's devices are not advertised here (yet): nothing to count
+        cap = node.sgx[SGX_DEVICE]
         if cap is None:  # unparsable allocatable
             capacity_pn[node.name] = used_pn[node.name] = available_pn[node.name] = -1
             exhausted.append(node.name)
             continue
         capacity_pn[node.name] = int(cap)
-        used_pn[node.name] = int(usage.get(main, 0)) if main else 0
-        available_pn[node.name] = capacity_pn[node.name] - used_pn[node.name]
-        empty = not node.sgx or any(
-            q is None or q - usage.get(r, Decimal(0)) <= 0 for r, q in node.sgx.items()
-        )
-        if node.name in ready and empty:
+        used_pn[node.name] = int(used.get(node.name, 0))
+        # never below 0: pods keep devices the kubelet has since taken away (unhealthy)
+        available_pn[node.name] = max(0, capacity_pn[node.name] - used_pn[node.name])
+        if node.name in ready and available_pn[node.name] <= 0:
             exhausted.append(node.name)
 
     def total(per_node: Mapping[str, int]) -> int:
