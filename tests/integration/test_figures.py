@@ -18,6 +18,7 @@ from tests.integration.waiting import wait_for
 
 KWOK = "kwok.x-k8s.io/node"
 ENCLAVE = "sgx.intel.com/enclave"
+SGX = "sgx.k8s.io/sgx"
 
 
 @pytest.fixture
@@ -85,45 +86,62 @@ def test_las_replica_alert_follows_a_node(crs, api_client, nodes, daemons):
     assert cr["status"]["lasReplicaAlert"] == 0
 
 
+def advertise(core: client.CoreV1Api, name: str, devices: int | None) -> None:
+    """What the plugin's registration does to a node (None: what its removal leaves)."""
+    amount = None if devices is None else str(devices)
+    status = {"capacity": {SGX: amount}, "allocatable": {SGX: amount}}
+    core.patch_node_status(name, {"status": status})
+
+
+def user_pod(node: str, name: str, limits: dict[str, str]) -> dict[str, Any]:
+    container = {"name": "c", "image": "app:1", "resources": {"limits": limits}}
+    return {
+        "metadata": {"name": name},
+        "spec": {"nodeSelector": {"kubernetes.io/hostname": node}, "containers": [container]},
+    }
+
+
 def test_sgx_device_alert_when_a_node_runs_out(crs, api_client, nodes, daemons, namespace):
+    """Only the plugin's own sgx.k8s.io/sgx counts: the fake nodes' Intel devices do not, and
+    a node that does not advertise the plugin's devices is neither counted nor alerted on."""
     _, sgx = daemons
     core = client.CoreV1Api(api_client)
     cr = crs.wait_state(SGXPLUGIN, sgx, "HEALTHY")
-    per_node = int(nodes[0].status.allocatable[ENCLAVE])
-    assert cr["status"]["capacitySGXDevicesPerNode"] == {n.metadata.name: per_node for n in nodes}
-    assert cr["status"]["capacitySGXDevices"] == per_node * len(nodes)
-    assert cr["status"]["usedSGXDevices"] == 0
+    assert int(nodes[0].status.allocatable[ENCLAVE]) > 0, "fake nodes of Intel's plugin"
+    assert cr["status"]["capacitySGXDevicesPerNode"] == {}
+    assert (cr["status"]["capacitySGXDevices"], cr["status"]["sgxDeviceAlert"]) == (0, 0)
     full = nodes[0].metadata.name
-    for i, amount in enumerate((per_node - 1, 1)):
-        core.create_namespaced_pod(
-            namespace,
-            {
-                "metadata": {"name": f"user-{i}"},
-                "spec": {
-                    "nodeSelector": {"kubernetes.io/hostname": full},
-                    "containers": [
-                        {
-                            "name": "c",
-                            "image": "app:1",
-                            "resources": {"limits": {ENCLAVE: str(amount)}},
-                        }
-                    ],
-                },
-            },
+    advertise(core, full, 2)
+    try:
+        cr = wait_for(
+            lambda: crs.get(SGXPLUGIN, sgx),
+            lambda c: c["status"]["capacitySGXDevicesPerNode"] == {full: 2},
+            60,
+            "the plugin's devices on one node",
         )
-    cr = crs.wait_state(SGXPLUGIN, sgx, "UNHEALTHY")
-    status = cr["status"]
-    assert status["availableSGXDevicesPerNode"][full] == 0
-    assert status["usedSGXDevicesPerNode"][full] == per_node
-    assert status["usedSGXDevices"] == per_node
-    assert status["availableSGXDevices"] == per_node * (len(nodes) - 1)
-    assert status["sgxDeviceAlert"] == 1
-    assert full in condition(cr, "IsHealthy")["message"]
-    core.delete_collection_namespaced_pod(
-        namespace, field_selector=f"spec.nodeName={full}", grace_period_seconds=0
-    )
-    cr = crs.wait_state(SGXPLUGIN, sgx, "HEALTHY")
-    assert cr["status"]["sgxDeviceAlert"] == 0
+        assert (cr["status"]["capacitySGXDevices"], cr["status"]["usedSGXDevices"]) == (2, 0)
+        assert cr["status"]["state"] == "HEALTHY"
+        pods = [
+            ("user-0", {SGX: "1", ENCLAVE: "1"}),
+            ("user-1", {SGX: "1"}),
+            ("intel", {ENCLAVE: "1"}),
+        ]
+        for name, limits in pods:
+            core.create_namespaced_pod(namespace, user_pod(full, name, limits))
+        cr = crs.wait_state(SGXPLUGIN, sgx, "UNHEALTHY")
+        status = cr["status"]
+        assert status["usedSGXDevicesPerNode"] == {full: 2}, "Intel's device is not counted"
+        assert status["availableSGXDevicesPerNode"] == {full: 0}
+        assert (status["usedSGXDevices"], status["availableSGXDevices"]) == (2, 0)
+        assert status["sgxDeviceAlert"] == 1
+        assert full in condition(cr, "IsHealthy")["message"]
+        core.delete_collection_namespaced_pod(
+            namespace, field_selector=f"spec.nodeName={full}", grace_period_seconds=0
+        )
+        cr = crs.wait_state(SGXPLUGIN, sgx, "HEALTHY")
+        assert cr["status"]["sgxDeviceAlert"] == 0
+    finally:
+        advertise(core, full, None)
 
 
 def test_node_selector_chooses_the_desired_nodes(crs, api_client, nodes, namespace):

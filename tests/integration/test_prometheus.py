@@ -18,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from enclave_operator.api.kinds import LAS, SGXPLUGIN
 from tests.integration.crs import CRs, unique
-from tests.integration.test_figures import set_ready
+from tests.integration.test_figures import advertise, set_ready
 from tests.integration.test_reconcile import las_spec
 from tests.integration.waiting import wait_for
 from tests.prometheus.promtool import ROOT, rules, write_plain
@@ -68,17 +68,22 @@ def prometheus(operator, tmp_path_factory) -> Iterator[PrometheusServer]:
 
 @pytest.fixture(scope="module")
 def workload(api_client, prometheus) -> Iterator[tuple[str, str]]:
-    """A LAS and an SGXPlugin, HEALTHY, created after Prometheus started scraping."""
+    """A LAS and an SGXPlugin, HEALTHY, created after Prometheus started scraping; one fake
+    node advertises the plugin's devices, so that the per-node device series exist."""
     core, crs = client.CoreV1Api(api_client), CRs(api_client)
     namespace, las, sgx = unique("t"), unique("las"), unique("sgx")
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
     crs.create(LAS, las, las_spec(namespace))
     crs.create(SGXPLUGIN, sgx, {"namespace": namespace})
+    fakes: Any = core.list_node(label_selector="type=kwok").items
+    fake = sorted(n.metadata.name for n in fakes)[0]
+    advertise(core, fake, 4)
     try:
         crs.wait_state(LAS, las, "HEALTHY")
         crs.wait_state(SGXPLUGIN, sgx, "HEALTHY")
         yield las, sgx
     finally:
+        advertise(core, fake, None)
         crs.delete(LAS, las)
         crs.delete(SGXPLUGIN, sgx)
         crs.wait_gone(LAS, las)
