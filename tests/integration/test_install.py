@@ -123,7 +123,7 @@ def test_plain_helm_install_and_the_service_accounts_rights(own: Env, tmp_path):
         own.cluster.kubectl("delete", "cas,las,sgxplugins", "--all", "-A", "--timeout=60s")
         assert not own.json(
             "get",
-            "deployments,daemonsets",
+            "deployments,daemonsets,serviceaccounts,clusterroles,clusterrolebindings",
             "-A",
             "-l",
             "app.kubernetes.io/part-of=enclave-operator",
