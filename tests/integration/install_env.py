@@ -18,6 +18,7 @@ from enclave_operator.devcluster.cluster import DevCluster
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "enclave-operator"
 NS = "enclave-system"
+WEBHOOK = "enclave-operator-webhook"
 CRDS = [k.crd_name for k in ALL_KINDS]
 
 
@@ -81,14 +82,15 @@ _URL_ROW = re.compile(r"^\s+\[(.*?)\]\s+\[(.*?)\]\s+\[(.*?)\]\s*$")
 
 
 def can_i_list(text: str) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
-    """`kubectl auth can-i --list`: verbs per resource, and verbs per non-resource URL."""
+    """`kubectl auth can-i --list`: verbs per resource (``resource[name]`` for a rule limited
+    to one name), and verbs per non-resource URL."""
     resources: dict[str, set[str]] = {}
     urls: dict[str, set[str]] = {}
     for line in text.splitlines()[1:]:
         if m := _ROW.match(line):
             name, _, names, verbs = m.groups()
-            assert not names, f"rules limited to resource names: {line}"
-            resources.setdefault(name, set()).update(verbs.split())
+            key = f"{name}[{names}]" if names else name
+            resources.setdefault(key, set()).update(verbs.split())
         elif m := _URL_ROW.match(line):
             url, _, verbs = m.groups()
             urls.setdefault(url, set()).update(verbs.split())
@@ -123,4 +125,7 @@ def leftovers(own: Env, namespace: str = NS) -> dict[str, bool]:
     for kind in (*charts_make, "clusterroles", "clusterrolebindings"):
         found[f"{kind} -l {part_of}"] = bool(own.json("get", kind, "-A", "-l", part_of)["items"])
     found["local operator pid file"] = (own.dev.directory / "operator.pid").exists()
+    found[f"mutatingwebhookconfiguration {WEBHOOK}"] = own.exists(
+        "mutatingwebhookconfiguration", WEBHOOK
+    )
     return found

@@ -8,16 +8,20 @@ import json
 import re
 import subprocess
 import sys
+from typing import Any
 
 from cryptography import x509
 
 from enclave_operator.api.kinds import ALL_KINDS
 from enclave_operator.devcluster import processes
 from enclave_operator.install.plugins import PLUGINS
-from tests.integration.install_env import CHART, NS, Env, can_i_list, leftovers
+from enclave_operator.webhook.requests import INJECTED
+from enclave_operator.webhook.settings import INJECT_LABEL as INJECT
+from tests.integration.install_env import CHART, NS, WEBHOOK, Env, can_i_list, leftovers
 from tests.integration.waiting import wait_for
 
 CRDS = [k.crd_name for k in ALL_KINDS]
+CA_COPY = "enclave-cas-ca"  # the CAS CA the webhook copies into namespaces with injected pods
 CRUD = {"get", "list", "watch", "create", "patch", "delete"}
 EXPECTED_RULES: dict[str, set[str]] = {
     # every authenticated user's (system:basic-user)
@@ -45,7 +49,28 @@ EXPECTED_RULES: dict[str, set[str]] = {
     "nodes": {"get", "list", "watch"},  # get: the SGXPlugin chart's role grants it
     "pods": {"list", "watch"},
     "customresourcedefinitions.apiextensions.k8s.io": {"list", "watch"},
+    # the injection webhook: caBundle of its own configuration; its settings, the CAS CA copies
+    f"mutatingwebhookconfigurations.admissionregistration.k8s.io[{WEBHOOK}]": {"get", "patch"},
+    "configmaps": {"get", "create", "update"},
 }
+
+
+def labelled_pod_injection(own: Env, namespace: str, dry_run: bool = True) -> Any:
+    """What the webhook injected into a labelled pod (None: nothing); a dry run by default."""
+    body = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "probe", "namespace": namespace, "labels": {INJECT: "true"}},
+        "spec": {"containers": [{"name": "app", "image": "busybox"}]},
+    }
+    dry = ["--dry-run=server"] if dry_run else []
+    got = own.cluster.kubectl(
+        "create", *dry, "-o", "json", "-f", "-", input=json.dumps(body), check=False
+    )
+    if got.returncode != 0:
+        return None
+    notes = json.loads(got.stdout)["metadata"].get("annotations") or {}
+    return json.loads(notes[INJECTED]) if INJECTED in notes else None
 
 
 def states(own: Env) -> dict[str, str | None]:
@@ -106,6 +131,7 @@ def test_plain_helm_install_and_the_service_accounts_rights(own: Env, tmp_path):
             "KUBECONFIG": str(kubeconfig),
             "OPERATOR_NAMESPACE": NS,
             "METRICS_PORT": "0",
+            "WEBHOOK_PORT": str(processes.free_port()),  # not the chart's 9443 on this host
         }
         with log.open("wb") as out:
             operator = subprocess.Popen(
@@ -119,6 +145,15 @@ def test_plain_helm_install_and_the_service_accounts_rights(own: Env, tmp_path):
             lambda s: len(s) == 3 and set(s.values()) == {"HEALTHY"},
             90,
             "HEALTHY as the ServiceAccount",
+        )
+        # in-cluster the chart owns the webhook's configuration; the operator writes caBundle
+        wait_for(
+            lambda: own.json("get", "mutatingwebhookconfiguration", WEBHOOK)["webhooks"][0][
+                "clientConfig"
+            ],
+            lambda c: bool(c.get("caBundle")) and c["service"]["namespace"] == NS,
+            60,
+            "the operator's CA in the chart's webhook configuration",
         )
         own.cluster.kubectl("delete", "cas,las,sgxplugins", "--all", "-A", "--timeout=60s")
         assert not own.json(
@@ -179,6 +214,18 @@ def test_install_status_check_uninstall(own: Env):
     ]
     assert [str(ip) for ip in sans.get_values_for_type(x509.IPAddress)] == ["10.0.0.5"]
     assert not own.exists("deployment", "enclave-operator", "-n", ns), "operator runs locally"
+    # its webhook, registered by URL on loopback, injects labelled pods
+    assert "SGX injection webhook: for pods labelled enclave.dev/inject=true" in out
+    hook = wait_for(
+        lambda: labelled_pod_injection(own, "default"), bool, 60, "the local operator's webhook"
+    )
+    assert hook["mode"] == "simulation"
+    client = own.json("get", "mutatingwebhookconfiguration", WEBHOOK)["webhooks"][0]
+    assert client["clientConfig"]["url"].startswith("https://127.0.0.1:")
+    # a pod really created (not a dry run) gets the CAS CA copied into its namespace
+    assert labelled_pod_injection(own, "default", dry_run=False)["mode"] == "simulation"
+    wait_for(lambda: own.exists("configmap", CA_COPY, "-n", "default"), bool, 60, "CA copy")
+    own.cluster.kubectl("delete", "pod", "probe", "-n", "default", "--wait=false")
     pid = int((own.dev.directory / "operator.pid").read_text())
     assert (own.dev.directory / "logs" / "operator.log").exists()
 
@@ -204,7 +251,8 @@ def test_install_status_check_uninstall(own: Env):
     assert "is uninstalled" in uninstall.stderr
     left = leftovers(own, ns)
     assert not any(left.values()), {k: v for k, v in left.items() if v}
-    assert len(left) == len(CRDS) + 11, sorted(left)  # what was looked for
+    assert len(left) == len(CRDS) + 15, sorted(left)  # what was looked for
+    assert not own.exists("configmap", CA_COPY, "-n", "default"), "the webhook's CA copies too"
     assert not (own.dev.directory / "operator.pid").exists()
     assert not processes.alive(pid), "the local operator stopped"
 

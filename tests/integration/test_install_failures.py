@@ -4,9 +4,12 @@ a namespace stuck terminating, no SGX plugin, a timeout. One line each, nothing 
 from __future__ import annotations
 
 import json
+import os
+import signal
 
 from enclave_operator.devcluster import processes
-from tests.integration.install_env import NS, Env, leftovers, one_line
+from tests.integration.install_env import NS, WEBHOOK, Env, leftovers, one_line
+from tests.integration.waiting import wait_for
 
 
 def nothing_installed(own: Env) -> None:
@@ -127,7 +130,10 @@ def test_uninstall_without_the_operator_needs_force(own: Env):
     install = own.ctl("install", "--simulation", "--local-operator", "--timeout", "2m")
     assert install.returncode == 0, install.stderr
     pid = int((own.dev.directory / "operator.pid").read_text())
-    processes.stop(pid, grace=0)  # the operator is gone: nobody handles the finalizers
+    wait_for(lambda: own.exists("mutatingwebhookconfiguration", WEBHOOK), bool, 60, "webhook")
+    os.kill(pid, signal.SIGKILL)  # the operator is gone: nobody handles the finalizers
+    wait_for(lambda: processes.alive(pid), lambda a: not a, 10, "the operator gone")
+    assert own.exists("mutatingwebhookconfiguration", WEBHOOK), "killed: it could not remove it"
     stuck = own.ctl("uninstall", "--timeout", "2s")
     assert stuck.returncode == 1
     assert (
@@ -138,4 +144,5 @@ def test_uninstall_without_the_operator_needs_force(own: Env):
     forced = own.ctl("uninstall", "--timeout", "2s", "--force")
     assert forced.returncode == 0, forced.stderr
     assert "--force: uninstalled release enclave-system/cas-enclave" in forced.stderr
+    assert f"deleted MutatingWebhookConfiguration {WEBHOOK}" in forced.stderr
     nothing_installed(own)

@@ -17,6 +17,7 @@ from enclave_operator.install.cluster import CLIError, Cluster
 from enclave_operator.install.helmcli import Helm
 from enclave_operator.install.local import LocalOperator
 from enclave_operator.webhook.configuration import PATH_PREFIX as WEBHOOK_CONFIGS
+from enclave_operator.webhook.runner import COPY
 from enclave_operator.webhook.settings import DEFAULT_SETTINGS_NAME as WEBHOOK
 
 OURS = {"app.kubernetes.io/managed-by": "enclavectl", **LABELS}
@@ -110,6 +111,12 @@ class Remover:
         with failurePolicy Fail no labelled pod could be created any more."""
         if self.cluster.delete(f"{WEBHOOK_CONFIGS}/{WEBHOOK}"):
             self.say(f"deleted MutatingWebhookConfiguration {WEBHOOK}")
+        selector = [("labelSelector", ",".join(f"{k}={v}" for k, v in COPY.items()))]
+        copies = self.cluster.request("GET", "/api/v1/configmaps", query=selector)
+        for item in copies.get("items") or []:
+            meta = item["metadata"]
+            self.cluster.delete(f"/api/v1/namespaces/{meta['namespace']}/configmaps/{meta['name']}")
+            self.say(f"deleted the CAS CA copy ConfigMap {meta['namespace']}/{meta['name']}")
 
     def remove_crs(self, crs: Sequence[tuple[Kind, dict[str, Any]]]) -> None:
         """Delete, then wait for the operator's finalizers; --force finishes its work for it."""

@@ -33,6 +33,8 @@ from enclave_operator.webhook.settings import (
 
 log = logging.getLogger(__name__)
 STRATEGIC = "application/strategic-merge-patch+json"
+COPY = {"app.kubernetes.io/name": "enclave-operator", "app.kubernetes.io/component": "cas-ca"}
+"""Labels of the CAS CA copies, by which `enclavectl uninstall` finds them in every namespace."""
 
 
 class WebhookRunner:
@@ -168,7 +170,7 @@ class WebhookRunner:
             body = {
                 "apiVersion": "v1",
                 "kind": "ConfigMap",
-                "metadata": {"name": settings.cas_ca_configmap, "namespace": ns},
+                "metadata": {"name": settings.cas_ca_configmap, "namespace": ns, "labels": COPY},
                 "data": {"ca.crt": ca},
             }
             path = f"/api/v1/namespaces/{ns}/configmaps/{settings.cas_ca_configmap}"
