@@ -176,6 +176,7 @@ def test_other_plugins_resources_are_not_the_plugins_devices():
         pod("u1", "n1", limits={"sgx.intel.com/enclave": "1", "sgx.k8s.io/sgx": "1"}),
         pod("u2", "n2", limits={"sgx.intel.com/enclave": "1"}),
         pod("u3", "n3", limits={"kubernetes.azure.com/sgx_epc_mem_in_MiB": "128"}),
+        pod("u4", "n1", limits={"sgx.intel.com/enclave": "1"}),  # beside the plugin's devices
     ]
     f = sgx_figures({}, nodes, plugins, users, NOW)
     assert f.status["capacitySGXDevicesPerNode"] == {"n1": 3}
