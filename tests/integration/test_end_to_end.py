@@ -138,8 +138,35 @@ def test_services_run_and_report_their_own_versions(installed: Cluster):
     # the version comes from the services themselves, not the image tag
     assert get(installed, "cas", "-n", NS)["items"][0]["status"]["version"] == __version__
     assert get(installed, "las")["items"][0]["status"]["version"] == __version__
-    node = get(installed, "node", NODE_NAME)
-    assert int(node["status"]["allocatable"]["sgx.k8s.io/sgx"]) > 0
+    assert advertised(installed) > 0
+
+
+def advertised(cluster: Cluster) -> int:
+    """The plugin's devices on the real node, once the kubelet has posted them (a node that
+    advertises none is left out of the figures, so HEALTHY does not wait for them)."""
+    allocatable = wait_for(
+        lambda: get(cluster, "node", NODE_NAME)["status"]["allocatable"],
+        lambda a: "sgx.k8s.io/sgx" in a,
+        60,
+        "the node to advertise sgx.k8s.io/sgx",
+    )
+    return int(allocatable["sgx.k8s.io/sgx"])
+
+
+def test_the_plugin_advertises_its_nodes_allocatable_pods(installed: Cluster):
+    """No capacitySGXPods: no flag, and the plugin read its Node with its own ServiceAccount.
+    Both sides are 110 here, so the plugin's own log line tells a read Node from the fallback."""
+    (daemonset,) = get(
+        installed, "daemonsets", "-n", NS, "-l", "app.kubernetes.io/name=sgx-plugin"
+    )["items"]
+    command = daemonset["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert not [a for a in command if a.startswith("--capacity-sgx-pods")], command
+    pods = int(get(installed, "node", NODE_NAME)["status"]["allocatable"]["pods"])
+    logs = installed.kubectl(
+        "logs", "-n", NS, "-l", "app.kubernetes.io/name=sgx-plugin", "--tail=-1"
+    ).stdout
+    assert f"capacity: {pods} devices, the allocatable pods of node {NODE_NAME}" in logs, logs
+    assert advertised(installed) == pods
 
 
 def test_a_signed_policy_reaches_the_cas_and_a_workload_gets_its_secret(
