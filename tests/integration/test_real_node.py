@@ -250,11 +250,15 @@ def test_operator_runs_in_cluster_and_reconciles(node: Node):
         items = json.loads(c.kubectl("get", "sgxplugins", "-o", "json").stdout)["items"]
         return items[0] if items else {}
 
+    # the status is reported before the action that follows it: wait for both
     seen = wait_for(
         status,
-        lambda s: bool((s.get("status") or {}).get("conditions")),
+        lambda s: (
+            bool((s.get("status") or {}).get("conditions"))
+            and bool(s.get("metadata", {}).get("finalizers"))
+        ),
         120,
-        "the operator to report the SGXPlugin's conditions",
+        "the operator to report the SGXPlugin's conditions and add its finalizer",
     )
     assert seen["metadata"]["finalizers"]
 
