@@ -173,7 +173,22 @@ class Remover:
             lambda: all(self.cluster.find(crd_path(k)) is None for k in kinds),
             CLEANUP_TIMEOUT,
         ):
-            raise CLIError(f"CRDs still present after {CLEANUP_TIMEOUT:.0f}s")
+            raise CLIError(
+                f"CRDs still present after {CLEANUP_TIMEOUT:.0f}s: {self._why_present(kinds)}"
+            )
+
+    def _why_present(self, kinds: Sequence[Kind]) -> str:
+        """Which CRDs are left and what their Terminating condition says (usually the custom
+        resources that still carry a finalizer)."""
+        reasons = []
+        for kind in kinds:
+            crd = self.cluster.find(crd_path(kind))
+            if crd is None:
+                continue
+            conditions = (crd.get("status") or {}).get("conditions") or []
+            why = next((c.get("message") for c in conditions if c.get("type") == "Terminating"), "")
+            reasons.append(f"{crd['metadata']['name']} ({why or 'no Terminating condition'})")
+        return "; ".join(reasons) or "none any more"
         if kinds:
             self.say(f"deleted {len(kinds)} CRDs")
 
