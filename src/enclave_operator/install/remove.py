@@ -25,6 +25,9 @@ OURS = {"app.kubernetes.io/managed-by": "enclavectl", **LABELS}
 OURS_SELECTOR = ",".join(f"{k}={v}" for k, v in OURS.items())
 Say = Callable[[str], None]
 CLEANUP_TIMEOUT = 120.0
+CRD_TIMEOUT = 240.0
+"""The API server's CRD cleanup retries with exponential backoff when deleting instances fails
+(e.g. while their namespace terminates); a retry can come minutes after the first try."""
 """For CRDs and namespaces, which the API server removes by itself (``--timeout`` is for the
 operator's work); a namespace still there after it is stuck, and the error says why."""
 
@@ -171,10 +174,10 @@ class Remover:
             self.cluster.delete(crd_path(kind))
         if kinds and not self.cluster.wait(
             lambda: all(self.cluster.find(crd_path(k)) is None for k in kinds),
-            CLEANUP_TIMEOUT,
+            CRD_TIMEOUT,
         ):
             raise CLIError(
-                f"CRDs still present after {CLEANUP_TIMEOUT:.0f}s: {self._why_present(kinds)}"
+                f"CRDs still present after {CRD_TIMEOUT:.0f}s: {self._why_present(kinds)}"
             )
 
     def _why_present(self, kinds: Sequence[Kind]) -> str:
