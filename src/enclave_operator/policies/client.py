@@ -69,6 +69,37 @@ def tls_context(
     return ctx
 
 
+async def call_json(
+    session: aiohttp.ClientSession,
+    method: str,
+    url: str,
+    body: Mapping[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+    who: str = "",
+) -> dict[str, Any]:
+    """One JSON request to a service of ours (CAS, LAS): a JSON object on success, else
+    ``Unreachable`` (no answer, TLS, timeout, 5xx, 408, 429) or ``Refused`` (a 4xx with the
+    service's ``{"error": {code, message, field}}``). ``who`` starts every message."""
+    who = who or url
+    try:
+        async with session.request(method, url, json=body, headers=headers) as response:
+            try:
+                data = await response.json(content_type=None)
+            except ValueError:
+                data = None
+            status = response.status
+    except (aiohttp.ClientError, TimeoutError, ssl.SSLError, OSError) as e:
+        raise Unreachable(f"{who} unreachable: {e or type(e).__name__}") from e
+    if status < 300 and isinstance(data, dict):
+        return data
+    err = data.get("error") if isinstance(data, dict) else None
+    err = err if isinstance(err, dict) else {}
+    message = str(err.get("message") or f"HTTP {status}")
+    if status >= 500 or status in (408, 429) or status < 400:
+        raise Unreachable(f"{who}: {message}")
+    raise Refused(status, str(err.get("code", "")), message, str(err.get("field", "")))
+
+
 class CASClient:
     def __init__(self, address: str, context: ssl.SSLContext, timeout: float = 10.0) -> None:
         self.url = base_url(address)
@@ -97,25 +128,7 @@ class CASClient:
         if self._session is None:
             connector = aiohttp.TCPConnector(ssl=self._context)
             self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
-        try:
-            async with self._session.request(
-                method, self.url + path, json=body, headers=headers
-            ) as response:
-                try:
-                    data = await response.json(content_type=None)
-                except ValueError:
-                    data = None
-                status = response.status
-        except (aiohttp.ClientError, TimeoutError, ssl.SSLError, OSError) as e:
-            raise Unreachable(f"{self.url}: {e or type(e).__name__}") from e
-        if status < 400 and isinstance(data, dict):
-            return data
-        err = data.get("error") if isinstance(data, dict) else None
-        err = err if isinstance(err, dict) else {}
-        message = str(err.get("message") or f"HTTP {status}")
-        if status >= 500 or status in (408, 429):
-            raise Unreachable(f"{self.url}: {message}")
-        raise Refused(status, str(err.get("code", "")), message, str(err.get("field", "")))
+        return await call_json(self._session, method, self.url + path, body, headers, self.url)
 
     async def version(self) -> dict[str, Any]:
         return await self._call("GET", "/v1/version")

@@ -9,17 +9,9 @@ from typing import Any
 
 import aiohttp
 
+from enclave_operator.policies.client import Refused, Unreachable, call_json
 
-class Unreachable(Exception):
-    """No usable answer: connection, TLS or timeout failure, or a 5xx."""
-
-
-class Refused(Exception):
-    """A 4xx; the message is the service's reason."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+__all__ = ["Refused", "Unreachable", "post", "session"]
 
 
 def session(context: ssl.SSLContext, timeout: float) -> aiohttp.ClientSession:
@@ -33,23 +25,7 @@ def session(context: ssl.SSLContext, timeout: float) -> aiohttp.ClientSession:
 async def post(
     http: aiohttp.ClientSession, url: str, body: dict[str, Any], who: str
 ) -> dict[str, Any]:
-    try:
-        async with http.post(url, json=body) as response:
-            try:
-                data = await response.json(content_type=None)
-            except ValueError:
-                data = None
-            status = response.status
-    except (aiohttp.ClientError, TimeoutError, ssl.SSLError, OSError) as e:
-        raise Unreachable(f"{who} at {url} unreachable: {e or type(e).__name__}") from e
-    if status < 300 and isinstance(data, dict):
-        return data
-    err = data.get("error") if isinstance(data, dict) else None
-    err = err if isinstance(err, dict) else {}
-    message = str(err.get("message") or f"HTTP {status}")
-    if status >= 500 or status in (408, 429) or status < 400:
-        raise Unreachable(f"{who} at {url}: {message}")
-    raise Refused(status, str(err.get("code", "")), message)
+    return await call_json(http, "POST", url, body, who=f"{who} at {url}")
 
 
 async def quote(

@@ -19,6 +19,7 @@ from typing import Any
 import aiohttp
 
 from enclave_operator.attestation import quote as quotes
+from enclave_operator.policies.client import Refused, Unreachable, call_json
 from enclave_operator.services.las.app import Node
 
 log = logging.getLogger("enclave_operator.las.enrol")
@@ -47,21 +48,15 @@ def request_body(node: Node, now: float | None = None) -> dict[str, Any]:
 
 
 async def enrol_once(session: aiohttp.ClientSession, cas_url: str, node: Node) -> dict[str, Any]:
+    who = f"CAS at {cas_url}"
     try:
-        async with session.post(f"{cas_url}/v1/las/enrol", json=request_body(node)) as response:
-            try:
-                data = await response.json(content_type=None)
-            except ValueError:
-                data = None
-            status = response.status
-    except (aiohttp.ClientError, TimeoutError, ssl.SSLError, OSError) as e:
-        raise EnrolmentFailed(f"CAS at {cas_url} unreachable: {e or type(e).__name__}") from e
-    if status < 300 and isinstance(data, dict):
-        return data
-    err = data.get("error") if isinstance(data, dict) else None
-    reason = err.get("message") if isinstance(err, dict) else None
-    refused = 400 <= status < 500 and status not in (408, 429)
-    raise EnrolmentFailed(f"CAS at {cas_url} answered HTTP {status}: {reason}", refused)
+        return await call_json(
+            session, "POST", f"{cas_url}/v1/las/enrol", request_body(node), who=who
+        )
+    except Unreachable as e:
+        raise EnrolmentFailed(str(e)) from e
+    except Refused as e:
+        raise EnrolmentFailed(f"{who} answered HTTP {e.status}: {e.message}", True) from e
 
 
 async def keep_enrolled(node: Node, cas_url: str, context: ssl.SSLContext) -> None:
