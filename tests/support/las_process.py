@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -17,7 +16,7 @@ from typing import Any
 from enclave_operator.devcluster.processes import free_port
 from enclave_operator.pki import Authority
 from enclave_operator.services.cas.attestation import LAS_CN
-from tests.support.cas_process import Certificates
+from tests.support.cas_process import Certificates, stop
 
 ENCLAVECTL = [sys.executable, "-m", "enclave_operator.cli"]
 
@@ -77,13 +76,7 @@ class LASProcess:
         return self.proc is not None and self.proc.poll() is None
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        stop(self.proc)
         self.proc = None
 
 
