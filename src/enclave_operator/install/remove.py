@@ -4,6 +4,7 @@ chart, the local operator, the CRDs, and the namespace when enclavectl created i
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,11 +26,13 @@ OURS = {"app.kubernetes.io/managed-by": "enclavectl", **LABELS}
 OURS_SELECTOR = ",".join(f"{k}={v}" for k, v in OURS.items())
 Say = Callable[[str], None]
 CLEANUP_TIMEOUT = 120.0
+"""For namespaces, which the API server removes by itself (``--timeout`` is for the
+operator's work); a namespace still there after it is stuck, and the error says why."""
 CRD_TIMEOUT = 240.0
 """The API server's CRD cleanup retries with exponential backoff when deleting instances fails
 (e.g. while their namespace terminates); a retry can come minutes after the first try."""
-"""For CRDs and namespaces, which the API server removes by itself (``--timeout`` is for the
-operator's work); a namespace still there after it is stuck, and the error says why."""
+NUDGE_EVERY = 2.0
+CLEANUP_NUDGE = "enclave.dev/cleanup-requested"
 
 
 def cr_path(kind: Kind, body: dict[str, Any]) -> str:
@@ -170,15 +173,55 @@ class Remover:
         self.say(f"--force: removed the finalizers of {kind.kind} {body['metadata']['name']}")
 
     def remove_crds(self, kinds: Sequence[Kind]) -> None:
+        """Delete the CRDs and wait until the API server has finished them.
+
+        The API server's CRD cleanup lists the remaining instances through the watch cache. A
+        cache that is still (re)initializing, as it is right after a CRD was created or after
+        a sibling CRD of the same group was deleted, answers 429, and the cleanup then backs
+        off for up to minutes. Listing the kind ourselves starts that cache, and touching the
+        CRD once its cache answers makes the cleanup retry at once instead of after its
+        backoff."""
         for kind in kinds:
+            self._warm(kind)
             self.cluster.delete(crd_path(kind))
-        if kinds and not self.cluster.wait(
-            lambda: all(self.cluster.find(crd_path(k)) is None for k in kinds),
-            CRD_TIMEOUT,
-        ):
+        nudged: dict[str, float] = {}
+        if kinds and not self.cluster.wait(lambda: self._crds_gone(kinds, nudged), CRD_TIMEOUT):
             raise CLIError(
                 f"CRDs still present after {CRD_TIMEOUT:.0f}s: {self._why_present(kinds)}"
             )
+        if kinds:
+            self.say(f"deleted {len(kinds)} CRDs")
+
+    def _crds_gone(self, kinds: Sequence[Kind], nudged: dict[str, float]) -> bool:
+        left = [(k, crd) for k in kinds if (crd := self.cluster.find(crd_path(k))) is not None]
+        for kind, crd in left:
+            if cache_not_ready(crd) and self._warm(kind):
+                last = nudged.get(kind.crd_name, 0.0)
+                if time.monotonic() - last >= NUDGE_EVERY:
+                    nudged[kind.crd_name] = time.monotonic()
+                    self._nudge(kind)
+        return not left
+
+    def _warm(self, kind: Kind) -> bool:
+        """List one instance of ``kind``; True when its storage answered."""
+        try:
+            self.cluster.request(
+                "GET", f"/apis/{kind.group}/{kind.version}/{kind.plural}", query=[("limit", "1")]
+            )
+            return True
+        except client.ApiException:
+            return False
+
+    def _nudge(self, kind: Kind) -> None:
+        """An update event requeues the CRD in the API server's cleanup controller."""
+        try:
+            stamp = f"{time.time():.3f}"
+            self.cluster.merge_patch(
+                crd_path(kind), {"metadata": {"annotations": {CLEANUP_NUDGE: stamp}}}
+            )
+        except client.ApiException as e:
+            if e.status not in (404, 409, 422):
+                raise
 
     def _why_present(self, kinds: Sequence[Kind]) -> str:
         """Which CRDs are left and what their Terminating condition says (usually the custom
@@ -188,12 +231,9 @@ class Remover:
             crd = self.cluster.find(crd_path(kind))
             if crd is None:
                 continue
-            conditions = (crd.get("status") or {}).get("conditions") or []
-            why = next((c.get("message") for c in conditions if c.get("type") == "Terminating"), "")
+            why = terminating_message(crd)
             reasons.append(f"{crd['metadata']['name']} ({why or 'no Terminating condition'})")
         return "; ".join(reasons) or "none any more"
-        if kinds:
-            self.say(f"deleted {len(kinds)} CRDs")
 
     def remove_namespaces(self, names: Sequence[str]) -> None:
         for name in names:
@@ -207,6 +247,16 @@ class Remover:
     def namespace_gone(self, name: str, timeout: float) -> bool:
         path = f"/api/v1/namespaces/{name}"
         return self.cluster.wait(lambda: not self.cluster.find(path), timeout)
+
+
+def terminating_message(crd: dict[str, Any]) -> str:
+    conditions = (crd.get("status") or {}).get("conditions") or []
+    return next((c.get("message", "") for c in conditions if c.get("type") == "Terminating"), "")
+
+
+def cache_not_ready(crd: dict[str, Any]) -> bool:
+    """The cleanup failed because the kind's watch cache was not ready (HTTP 429)."""
+    return "initializing" in terminating_message(crd)
 
 
 def stuck_namespace(name: str, body: dict[str, Any]) -> str:
