@@ -71,6 +71,8 @@ def test_default_render_has_every_object_once():
         ("Deployment", "enclave-operator"),
         ("LAS", "enclave"),
         ("MutatingWebhookConfiguration", "enclave-operator-webhook"),
+        ("Role", "enclave-operator-leader"),
+        ("RoleBinding", "enclave-operator-leader"),
         ("SGXPlugin", "enclave"),
         ("Secret", "cas-enclave-tls"),
         ("Secret", "enclave-operator-cas-client"),
@@ -97,6 +99,16 @@ def test_the_operator_deployment():
     ]
     assert pod["serviceAccountName"] == "enclave-operator"
     assert pod["nodeSelector"] == {"a": "b"}
+    # two replicas that elect a leader, probes that ask the process how it is
+    assert objs[("Deployment", "enclave-operator")]["spec"]["replicas"] == 2
+    assert env["LEADER_ELECTION"]["value"] == "true"
+    assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    role = objs[("Role", "enclave-operator-leader")]
+    assert {"create"} in [set(r["verbs"]) for r in role["rules"]]
+    named = next(r for r in role["rules"] if "resourceNames" in r)
+    assert named["resourceNames"] == ["enclave-operator-leader"]
+    assert named["verbs"] == ["get", "update"]
     svc = objs[("Service", "enclave-operator-metrics")]["spec"]
     assert svc["ports"][0]["port"] == 8080
     assert (

@@ -67,6 +67,14 @@ def run(
             " else a free one].",
         ),
     ] = None,
+    leader_election: Annotated[
+        bool,
+        typer.Option(
+            envvar="LEADER_ELECTION",
+            help="Act only while holding the Lease enclave-operator-leader in the operator's"
+            " namespace (for more than one replica); the webhook answers on every replica.",
+        ),
+    ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
     log_format: Annotated[
         LogFormat,
@@ -96,4 +104,5 @@ def run(
         metrics_port=metrics_port,
         extensions=[functools.partial(PolicyController, resync=cas_resync), webhook],
         log_format=log_format.value,
+        leader_election=leader_election,
     )

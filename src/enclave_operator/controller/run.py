@@ -6,6 +6,9 @@ import asyncio
 import logging
 import os
 import shutil
+import socket
+import sys
+import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -13,8 +16,10 @@ from typing import Any, Protocol
 import kopf
 
 from enclave_operator.api.kinds import CAS
-from enclave_operator.controller import logs
+from enclave_operator.controller import logs, probes
 from enclave_operator.controller.caches import Caches, CRKey
+from enclave_operator.controller.leader import LeaderElector
+from enclave_operator.controller.liveness import Liveness
 from enclave_operator.controller.metrics import OperatorMetrics
 from enclave_operator.controller.registry import build_registry, label_selectors
 from enclave_operator.controller.worker import Controller
@@ -46,6 +51,10 @@ def helm_binary() -> Path:
     return toolset().path("helm")
 
 
+class LostLeadership(RuntimeError):
+    """The lease could not be renewed in time: stop acting, let the pod restart."""
+
+
 async def operate(
     operator_namespace: str,
     namespace: str | None = None,
@@ -53,6 +62,8 @@ async def operate(
     workers: int = 4,
     metrics_port: int = 8080,
     extensions: Sequence[ExtensionFactory] = (),
+    leader_election: bool = False,
+    identity: str | None = None,
 ) -> None:
     if kubeconfig:
         os.environ["KUBECONFIG"] = kubeconfig  # kopf's own login reads it
@@ -60,8 +71,14 @@ async def operate(
     helm = HelmRunner(helm_binary(), kubeconfig)
     caches = Caches()
     metrics = OperatorMetrics()
+    liveness = Liveness()
     if metrics_port:
-        metrics.serve(metrics_port)
+        probes.serve(
+            metrics.registry,
+            metrics_port,
+            {"/healthz": liveness.alive, "/readyz": liveness.readiness},
+        )
+    liveness.watch("heartbeat", asyncio.create_task(liveness.beat()))
     controller = Controller(kube, helm, caches, operator_namespace, metrics)
     registry = build_registry(
         caches,
@@ -76,6 +93,41 @@ async def operate(
     extras = [make(kube, operator_namespace, cas_exists) for make in extensions]
     for extra in extras:
         extra.register(registry)
+    tasks: list[asyncio.Task[None]] = []
+    elector = (
+        LeaderElector(kube, operator_namespace, identity or default_identity())
+        if leader_election
+        else None
+    )
+    try:
+        for extra in extras:  # the webhook answers on every replica, leading or not
+            if every_replica(extra):
+                tasks.append(asyncio.create_task(extra.run()))
+                liveness.watch(type(extra).__name__, tasks[-1], may_return=True)
+        liveness.ready = True
+        if elector is not None:
+            liveness.role = "standby"
+            await elector.acquire()
+        liveness.role = "leader" if elector is not None else "running"
+        tasks.append(asyncio.create_task(controller.run(workers)))
+        liveness.watch("workers", tasks[-1])
+        for extra in extras:
+            if not every_replica(extra):
+                tasks.append(asyncio.create_task(extra.run()))
+                liveness.watch(type(extra).__name__, tasks[-1], may_return=True)
+        await _kopf(registry, namespace, elector)
+    finally:
+        for task in tasks:
+            task.cancel()
+        if elector is not None:
+            await elector.release()
+        await kube.close()
+
+
+async def _kopf(
+    registry: kopf.OperatorRegistry, namespace: str | None, elector: LeaderElector | None
+) -> None:
+    """kopf's watches until it stops, or until the lease is lost (then LostLeadership)."""
 
     @kopf.on.login(registry=registry)
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
@@ -86,21 +138,36 @@ async def operate(
     settings.posting.enabled = False  # our Events say what happened; kopf's would be noise
     settings.watching.server_timeout = 600
     settings.networking.error_backoffs = [1, 2, 5, 10, 30]
-    workers_task = asyncio.create_task(controller.run(workers))
-    extra_tasks = [asyncio.create_task(extra.run()) for extra in extras]
+    watching = kopf.operator(
+        registry=registry,
+        settings=settings,
+        standalone=True,
+        clusterwide=namespace is None,
+        namespaces=[namespace] if namespace else [],
+    )
+    if elector is None:
+        await watching
+        return
+    kopf_task = asyncio.create_task(watching)
+    lost = asyncio.create_task(elector.hold())
     try:
-        await kopf.operator(
-            registry=registry,
-            settings=settings,
-            standalone=True,
-            clusterwide=namespace is None,
-            namespaces=[namespace] if namespace else [],
-        )
+        await asyncio.wait({kopf_task, lost}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        workers_task.cancel()
-        for task in extra_tasks:
+        for task in (kopf_task, lost):
             task.cancel()
-        await kube.close()
+    if lost.done() and not lost.cancelled():
+        raise LostLeadership(f"lost lease {elector.path}")
+    await asyncio.gather(kopf_task, return_exceptions=True)
+
+
+def every_replica(extension: Extension) -> bool:
+    """Extensions marked ``every_replica`` run on standby replicas too (the webhook)."""
+    return bool(getattr(extension, "every_replica", False))
+
+
+def default_identity() -> str:
+    """The pod's name (HOSTNAME in a pod) and a random suffix, unique per process."""
+    return f"{socket.gethostname()}-{uuid.uuid4().hex[:6]}"
 
 
 def run(
@@ -111,16 +178,22 @@ def run(
     metrics_port: int = 8080,
     extensions: Sequence[ExtensionFactory] = (),
     log_format: str = "text",
+    leader_election: bool = False,
 ) -> None:
     logs.configure(log_format, verbose)
     if not verbose:
         logging.getLogger("kopf").setLevel(logging.WARNING)
-    asyncio.run(
-        operate(
-            operator_namespace,
-            namespace,
-            kubeconfig,
-            metrics_port=metrics_port,
-            extensions=extensions,
+    try:
+        asyncio.run(
+            operate(
+                operator_namespace,
+                namespace,
+                kubeconfig,
+                metrics_port=metrics_port,
+                extensions=extensions,
+                leader_election=leader_election,
+            )
         )
-    )
+    except LostLeadership as e:
+        logging.getLogger(__name__).error("stopping: %s", e)
+        sys.exit(3)

@@ -38,6 +38,10 @@ COPY = {"app.kubernetes.io/name": "enclave-operator", "app.kubernetes.io/compone
 
 
 class WebhookRunner:
+    every_replica = True
+    """Admission must not wait for a leader: every replica serves it. Its writes (the
+    certificate Secret, caBundle, CA copies) carry resourceVersions or are idempotent."""
+
     def __init__(
         self,
         operator_namespace: str,
