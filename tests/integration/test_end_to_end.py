@@ -13,7 +13,6 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -175,9 +174,11 @@ def test_the_plugin_advertises_its_nodes_allocatable_pods(installed: Cluster):
     assert advertised(installed) == pods
 
 
-def test_a_signed_policy_reaches_the_cas_and_a_workload_gets_its_secret(
-    installed: Cluster, tmp_path: Path
-):
+@pytest.fixture(scope="module")
+def registered(installed: Cluster, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A namespace whose signed policy e2e (the measured PROGRAM gets PASSWORD) is REGISTERED
+    in the in-cluster CAS by the in-cluster operator."""
+    tmp_path = tmp_path_factory.mktemp("policy")
     ns = f"t-{uuid.uuid4().hex[:8]}"
     installed.kubectl("create", "namespace", ns)
     # the measurement is taken where the workload runs: the same image, the same program
@@ -225,7 +226,13 @@ def test_a_signed_policy_reaches_the_cas_and_a_workload_gets_its_secret(
     )
     assert status["state"] == "REGISTERED", status
     assert status["casURL"] == f"https://cas-enclave.{NS}.svc:8081"
+    return ns
 
+
+def test_a_signed_policy_reaches_the_cas_and_a_workload_gets_its_secret(
+    installed: Cluster, registered: str
+):
+    ns = registered
     env = {"SCONE_CONFIG_ID": "e2e/app", "HOLD": "20"}
     installed.kubectl(
         "apply",
@@ -259,3 +266,43 @@ def test_a_signed_policy_reaches_the_cas_and_a_workload_gets_its_secret(
     assert "error:" in logs
     assert SECRET not in logs
     assert "secret digest" not in logs
+
+
+def test_an_injected_pod_is_attested_with_nothing_but_a_label_and_a_config_id(
+    installed: Cluster, registered: str
+):
+    """The in-cluster webhook, reached through its Service, gives a pod that only opts in
+    everything `enclavectl enclave run` needs: LAS at the node's address, the CAS address and
+    CA, the config id, simulation mode."""
+    ns = registered
+    manifest = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": "injected",
+            "namespace": ns,
+            "labels": {"enclave.dev/inject": "true"},
+            "annotations": {"enclave.dev/config-id": "e2e/app"},
+        },
+        "spec": {
+            "restartPolicy": "Never",
+            "nodeSelector": {REAL_NODE_LABEL: "true"},
+            "containers": [
+                {
+                    "name": "app",
+                    "image": IMAGE,
+                    "imagePullPolicy": "IfNotPresent",
+                    "command": ["enclavectl", "enclave", "run", "--", *PROGRAM],
+                }
+            ],
+        },
+    }
+    installed.kubectl("apply", "-f", "-", input=json.dumps(manifest))
+    created = get(installed, "pod", "injected", "-n", ns)
+    assert "enclave.dev/injected" in created["metadata"]["annotations"], created["metadata"]
+    env = {e["name"]: e for e in created["spec"]["containers"][0]["env"]}
+    assert env["SCONE_CONFIG_ID"]["value"] == "e2e/app"
+    assert env["SCONE_MODE"]["value"] == "SIM"
+    phase, logs = finished(installed, ns, "injected")
+    assert phase == "Succeeded", logs
+    assert f"secret digest {hashlib.sha256(SECRET.encode()).hexdigest()}" in logs
