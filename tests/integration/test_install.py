@@ -40,6 +40,7 @@ EXPECTED_RULES: dict[str, set[str]] = {
     "statefulsets.apps": CRUD,
     "services": CRUD,
     "persistentvolumeclaims": CRUD,
+    "ingresses.networking.k8s.io": CRUD,  # the CAS chart's optional Ingress
     # the SGXPlugin chart's: the plugin's ServiceAccount and its role to read Nodes
     "serviceaccounts": CRUD,
     "clusterroles.rbac.authorization.k8s.io": CRUD,

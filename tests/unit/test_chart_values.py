@@ -97,6 +97,7 @@ def test_values_for_empty_cas_has_crd_defaults():
             "accessModes": ["ReadWriteOnce"],
             "size": "1Gi",
         },
+        "ingress": {"enabled": False, "host": None, "className": None, "annotations": {}},
     }
 
 

@@ -105,6 +105,39 @@ def service() -> Schema:
     )
 
 
+def ingress() -> Schema:
+    """``spec.ingress``: the client API behind an ingress controller, TLS passed through."""
+    return obj(
+        "An Ingress for the CAS client API, off by default. TLS is passed through to CAS"
+        " (SNI routing, ingress-nginx's ssl-passthrough annotation, which its controller must"
+        " run with --enable-ssl-passthrough): CAS's own certificate reaches the clients, so"
+        " `host` must be one of its names (enclavectl install --domain).",
+        {
+            "enabled": boolean("Create the Ingress.", default=False),
+            "host": string(
+                "Host name clients use; routed by SNI.",
+                max_length=253,
+                pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+            ),
+            "className": string(
+                "IngressClass of the controller (ingressClassName); unset: the default.",
+                max_length=253,
+            ),
+            "annotations": string_map(
+                "More annotations for the Ingress, beside ssl-passthrough.", default={}
+            ),
+        },
+        default={},
+        rules=[
+            rule(
+                "!has(self.enabled) || !self.enabled || has(self.host)",
+                "host is required when the Ingress is enabled",
+                field_path=".host",
+            )
+        ],
+    )
+
+
 def persistence() -> Schema:
     """``spec.persistence``: the volume that keeps the CAS database across pod restarts."""
     return obj(
@@ -169,6 +202,19 @@ def cas_spec() -> Schema:
         "Desired state of a Configuration and Attestation Service (CAS): the service that"
         " checks the attestation of enclaves and then gives them the configuration and"
         " secrets their policies grant.",
-        {**common_properties("CAS"), "service": service(), "persistence": persistence()},
+        {
+            **common_properties("CAS"),
+            "service": service(),
+            "persistence": persistence(),
+            "ingress": ingress(),
+        },
         default={},
+        rules=[
+            rule(
+                "!has(self.autoUpdate) || !self.autoUpdate",
+                "autoUpdate is disabled for CAS: replacing the CAS image needs care with its"
+                " database and policies, so CAS is updated by changing spec.image",
+                field_path=".autoUpdate",
+            )
+        ],
     )

@@ -37,8 +37,22 @@ def auto_update(service: str) -> Schema:
         " following semantic versioning."
     )
     if service == "CAS":
-        text += " CAS does not support this yet and ignores the field."
+        text += " Disabled for CAS: the API server refuses true."
     return boolean(text, default=False)
+
+
+AUTO_UPDATE_SCOPES = ("Patch", "Minor", "Major")
+DEFAULT_AUTO_UPDATE_SCOPE = "Minor"
+
+
+def auto_update_scope(service: str) -> Schema:
+    """How far ``autoUpdate`` may move: a new major version may break its users."""
+    return enum(
+        f"How far autoUpdate may move {service}: Patch keeps the major and minor version,"
+        " Minor (the default) keeps the major version, Major takes any newer version.",
+        AUTO_UPDATE_SCOPES,
+        default=DEFAULT_AUTO_UPDATE_SCOPE,
+    )
 
 
 def image(service: str) -> Schema:
@@ -158,8 +172,10 @@ def workload_namespace(service: str) -> Schema:
 
 def common_properties(service: str) -> dict[str, Schema]:
     """The fields shared by the three service kinds, keyed by field name."""
+    scope = {} if service == "CAS" else {"autoUpdateScope": auto_update_scope(service)}
     return {
         "autoUpdate": auto_update(service),
+        **scope,
         "image": image(service),
         "imagePullPolicy": image_pull_policy(),
         "imagePullSecrets": image_pull_secrets(),

@@ -73,7 +73,14 @@ def _cas(spec: Mapping[str, Any]) -> dict[str, Any]:
     node_ports = service.get("nodePorts") or {}
     persistence = spec.get("persistence") or {}
     size = _or(persistence.get("size"), cas.DEFAULT_SIZE)
+    ingress = spec.get("ingress") or {}
     return {
+        "ingress": {
+            "enabled": bool(_or(ingress.get("enabled"), False)),
+            "host": ingress.get("host"),
+            "className": ingress.get("className"),
+            "annotations": dict(_or(ingress.get("annotations"), {})),
+        },
         "service": {
             "type": _or(service.get("type"), cas.DEFAULT_SERVICE_TYPE),
             "clientPort": _or(service.get("clientPort"), cas.DEFAULT_CLIENT_PORT),

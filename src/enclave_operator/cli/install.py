@@ -70,6 +70,14 @@ def install(
             help="The SGX injection webhook for pods labelled enclave.dev/inject=true.",
         ),
     ] = True,
+    ingress: Annotated[
+        bool,
+        typer.Option(
+            "--ingress",
+            help="An Ingress for the CAS client API at the first --domain, TLS passed through"
+            " (ingress-nginx ssl-passthrough).",
+        ),
+    ] = False,
     kubeconfig: KubeconfigOption = None,
 ) -> None:
     """Install the operator, its CRDs and a default SGXPlugin, LAS and CAS; wait until HEALTHY.
@@ -87,8 +95,11 @@ def install(
         image=image,
         chart=chart,
         webhook=webhook,
+        ingress=ingress,
     )
     with one_line_errors():
+        if ingress and not opts.domains:
+            raise CLIError("--ingress needs --domain: the Ingress host is the first domain")
         cluster = Cluster.connect(kubeconfig)
         if not Installer(cluster, opts, say).run(Helm(cluster.kubeconfig)):
             return

@@ -24,6 +24,7 @@ class Options:
     image: str | None = None
     chart: Path | None = None
     webhook: bool = True
+    ingress: bool = False
 
 
 def chart_values(opts: Options, plugin: Plugin | None, selector: dict[str, str]) -> Any:
@@ -36,6 +37,9 @@ def chart_values(opts: Options, plugin: Plugin | None, selector: dict[str, str])
         # explicit, though the chart's default: --no-webhook must win over any chart
         "webhook": {"enabled": opts.webhook},
     }
+    if opts.ingress and opts.domains:  # the CAS client API at the first --domain, by SNI
+        ingress = {"enabled": True, "host": opts.domains[0]}
+        values["services"] = {"cas": {"spec": {"ingress": ingress}}}
     if plugin is not None:
         values["sgx"] = {"resourceKey": plugin.resource, "nodeSelector": selector}
     if opts.image:
