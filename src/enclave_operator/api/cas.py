@@ -8,6 +8,7 @@ spec at once instead of the reconciler failing on it later.
 from __future__ import annotations
 
 from enclave_operator.api.common import common_properties
+from enclave_operator.api.persistence_rules import persistence_transitions
 from enclave_operator.api.schema import (
     Schema,
     array,
@@ -193,6 +194,7 @@ def persistence() -> Schema:
             ),
         },
         default={},
+        rules=persistence_transitions(),
     )
 
 

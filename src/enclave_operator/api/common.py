@@ -18,6 +18,7 @@ from enclave_operator.api.schema import (
     map_of,
     obj,
     quantity,
+    rule,
     string,
     string_map,
 )
@@ -159,14 +160,35 @@ def tolerations(service: str) -> Schema:
     )
 
 
-def workload_namespace(service: str) -> Schema:
-    """``spec.namespace`` of the cluster-scoped kinds: where their workload runs."""
+def workload_namespace(service: str, kind: str) -> Schema:
+    """``spec.namespace`` of the cluster-scoped kinds: where their workload runs; fixed."""
     return string(
         f"Namespace in which the operator creates the workload of {service} and the objects"
-        " that go with it. When unset, the operator's own namespace is used.",
+        " that go with it. When unset, the operator's own namespace is used. It cannot be"
+        " changed afterwards.",
         min_length=1,
         max_length=63,
         pattern=DNS1123_LABEL_PATTERN,
+        rules=[rule("self == oldSelf", namespace_immutable_message(kind))],
+    )
+
+
+def namespace_unchanged(kind: str) -> Schema:
+    """``spec.namespace`` of a cluster-scoped kind is fixed at creation: moving it would leave
+    the old release (and its DaemonSet, holding the hostPort) behind. A rule on the field
+    (``workload_namespace``) is skipped when the field is added or removed, so the spec checks
+    that; comparing the two values here instead would exceed the API server's cost budget."""
+    return rule(
+        "has(self.namespace) == has(oldSelf.namespace)",
+        namespace_immutable_message(kind),
+        field_path=".namespace",
+    )
+
+
+def namespace_immutable_message(kind: str) -> str:
+    return (
+        f"spec.namespace cannot be changed: delete this {kind} and create it anew with the"
+        " new namespace"
     )
 
 

@@ -6,7 +6,11 @@ in its spec says where that daemon's objects live.
 
 from __future__ import annotations
 
-from enclave_operator.api.common import common_properties, workload_namespace
+from enclave_operator.api.common import (
+    common_properties,
+    namespace_unchanged,
+    workload_namespace,
+)
 from enclave_operator.api.schema import Schema, obj, port
 
 DEFAULT_HOST_PORT = 18766
@@ -25,7 +29,8 @@ def las_spec() -> Schema:
                 " their pod's status.hostIP on this port.",
                 default=DEFAULT_HOST_PORT,
             ),
-            "namespace": workload_namespace("LAS"),
+            "namespace": workload_namespace("LAS", "LAS"),
         },
         default={},
+        rules=[namespace_unchanged("LAS")],
     )

@@ -6,7 +6,11 @@ spec saying where its objects live.
 
 from __future__ import annotations
 
-from enclave_operator.api.common import common_properties, workload_namespace
+from enclave_operator.api.common import (
+    common_properties,
+    namespace_unchanged,
+    workload_namespace,
+)
 from enclave_operator.api.schema import Schema, integer, obj
 
 MAX_CAPACITY_SGX_PODS = 10000
@@ -27,7 +31,8 @@ def sgxplugin_spec() -> Schema:
                 minimum=1,
                 maximum=MAX_CAPACITY_SGX_PODS,
             ),
-            "namespace": workload_namespace("the SGX device plugin"),
+            "namespace": workload_namespace("the SGX device plugin", "SGXPlugin"),
         },
         default={},
+        rules=[namespace_unchanged("SGXPlugin")],
     )
