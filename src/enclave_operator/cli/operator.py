@@ -43,6 +43,23 @@ def run(
             " watch: this is how a restarted CAS gets its policies again).",
         ),
     ] = 30.0,
+    auto_update_interval: Annotated[
+        float,
+        typer.Option(
+            envvar="AUTO_UPDATE_INTERVAL",
+            min=1.0,
+            help="Seconds between registry checks of each LAS and SGXPlugin with autoUpdate"
+            " (doubling, up to 10 minutes, while its registry is unreachable).",
+        ),
+    ] = 300.0,
+    registry_ca: Annotated[
+        str | None,
+        typer.Option(
+            envvar="REGISTRY_CA",
+            help="CA file that registries' certificates may also be signed by (autoUpdate"
+            " reads tags over TLS; the system's CAs are trusted too).",
+        ),
+    ] = None,
     webhook_config: Annotated[
         str,
         typer.Option(
@@ -87,6 +104,7 @@ def run(
 ) -> None:
     """Reconcile CAS, LAS and SGXPlugin resources into Helm releases, and register
     SignedPolicy and EncryptedPolicy resources in their CAS, until stopped."""
+    from enclave_operator.autoupdate.controller import AutoUpdater
     from enclave_operator.controller.run import run as run_operator
     from enclave_operator.policies.controller import PolicyController
     from enclave_operator.webhook.runner import WebhookRunner
@@ -102,7 +120,11 @@ def run(
         kubeconfig or os.environ.get("KUBECONFIG"),
         verbose,
         metrics_port=metrics_port,
-        extensions=[functools.partial(PolicyController, resync=cas_resync), webhook],
+        extensions=[
+            functools.partial(PolicyController, resync=cas_resync),
+            webhook,
+            functools.partial(AutoUpdater, interval=auto_update_interval, ca_file=registry_ca),
+        ],
         log_format=log_format.value,
         leader_election=leader_election,
     )

@@ -235,8 +235,6 @@ class Controller:
             else:
                 ignored.append(f"{name} (type {secret.get('type')}, not dockerconfigjson)")
         notes = [f"imagePullSecrets ignored: {', '.join(ignored)}"] if ignored else []
-        if spec.get("autoUpdate"):
-            notes.append("autoUpdate is recorded; automatic image updates are not performed yet")
         return chosen, tuple(notes)
 
 

@@ -42,6 +42,10 @@ def merge_conditions(
     return merged
 
 
+KEPT_CONDITIONS = frozenset({"AutoUpdate"})
+"""Conditions another controller writes (autoupdate): kept as they are, never dropped."""
+
+
 def desired_status(
     current: Mapping[str, Any],
     decision: Decision,
@@ -53,9 +57,10 @@ def desired_status(
     status = {**current, **(figures or {})}
     status["state"] = decision.state.value
     status["observedGeneration"] = generation
-    status["conditions"] = merge_conditions(
-        current.get("conditions") or [], decision.conditions, generation, now
-    )
+    old = current.get("conditions") or []
+    status["conditions"] = merge_conditions(old, decision.conditions, generation, now) + [
+        dict(c) for c in old if c.get("type") in KEPT_CONDITIONS
+    ]
     return status
 
 
