@@ -13,9 +13,11 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # setup-node.sh: the real node's Debian packages (containerd, runc, CNI plugins, iptables,
-# mmdebstrap), installed as root when missing.
+# mmdebstrap), installed as root when missing; setup-registry.sh: docker-registry and
+# apache2-utils (htpasswd), for the dev cluster's OCI registry.
 tools:
 	bash scripts/setup-node.sh
+	bash scripts/setup-registry.sh
 	bash scripts/build-tools.sh >/dev/null
 
 # setup-prometheus.sh: Debian's prometheus package (promtool, and the server the tests run on

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from enclave_operator.devcluster import binaries, image, nodeseed, processes, realnode
+from enclave_operator.devcluster import binaries, image, nodeseed, processes, realnode, registry
 from enclave_operator.devcluster.nodeconf import PAUSE_IMAGE
 from enclave_operator.devcluster.nodes import KWOK_SELECTOR, SGXFlavour
 from enclave_operator.devcluster.pki import CertificateAuthority, service_account_keys
@@ -117,6 +117,12 @@ class DevCluster:
             plane.add_nodes(nodes, sgx, say)
             if node is not None:
                 node.wait_ready(self.kubeconfig, say)
+            reg = self._registry(ca, net.host_ip if net else "127.0.0.1", state, say)
+            if reg is not None and node is not None and seed is not None:
+                registry.trust_on_node(node.paths.root, reg)
+                t1 = time.monotonic()
+                pushed = registry.push_layout(reg, seed[1].layout, "enclave-operator", "0.1.0")
+                say(f"pushed {pushed} in {time.monotonic() - t1:.1f}s")
         except BaseException:
             self.down(say=lambda _: None)
             raise
@@ -126,6 +132,22 @@ class DevCluster:
         )
         say(f"export KUBECONFIG={self.kubeconfig}")
         return state
+
+    def _registry(
+        self, ca: CertificateAuthority, bind: str, state: State, say: Say
+    ) -> registry.Registry | None:
+        """The OCI registry (`registry.json` says where and how to log in); left out, with
+        a line saying so, when docker-registry is missing and cannot be installed."""
+        if not registry.available() and os.geteuid() != 0:
+            say("no registry: docker-registry is not installed (scripts/setup-registry.sh)")
+            return None
+        registry.ensure_installed(binaries.build_script())
+        t0 = time.monotonic()
+        reg, comp = registry.start(self.directory, ca, bind)
+        state.components.append(comp)
+        self._state_file.write_text(state.dump())
+        say(f"registry ready at {reg.address} in {time.monotonic() - t0:.1f}s")
+        return reg
 
     @staticmethod
     def _images(tools: binaries.Toolset, say: Say) -> tuple[Path, image.Image]:
@@ -181,4 +203,5 @@ class DevCluster:
             "sgx": state.sgx,
             "components": comps,
             "nodeSelector": KWOK_SELECTOR,
+            "registry": reg.address if (reg := registry.Registry.load(self.directory)) else None,
         }

@@ -97,6 +97,8 @@ state = "{p.containerd_state}"
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
         SystemdCgroup = false
         Root = "{p.runc_root}"
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    config_path = "{p.root / "certs.d"}"
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "{CNI_BIN_DIR}"
     conf_dir = "{p.cni_conf}"
