@@ -6,7 +6,7 @@ mistakes "not listed yet" for "absent" (which would install a release twice).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -55,6 +55,8 @@ class ReleaseEntry:
 class Caches:
     def __init__(self) -> None:
         self._indexes: Mapping[str, Any] = {}
+        self.dead: Callable[[Mapping[str, Any]], bool] = lambda body: False
+        """Set by the gap sweeper: an owned object deleted while the watch was down."""
 
     def bind(self, handler_kwargs: Mapping[str, Any]) -> None:
         """kopf hands the indexes to handlers only; remember them for the workers."""
@@ -103,10 +105,13 @@ class Caches:
     def lookup(self, ref: ObjectRef) -> Mapping[str, Any] | None:
         if (ref.api_version, ref.kind) not in OWNED_KINDS:
             raise LookupError_(f"{ref.kind} is not a kind the operator watches")
-        body: Mapping[str, Any] | None = self._first(
-            owned_index(ref.api_version, ref.kind), (ref.namespace, ref.name)
-        )
-        return body
+        store = self._indexes[owned_index(ref.api_version, ref.kind)].get((ref.namespace, ref.name))
+        return next((b for b in store or () if not self.dead(b)), None)
+
+    def owned(self, plural: str) -> list[Mapping[str, Any]]:
+        """Every cached object of an owned kind (``plural`` as in OWNED_KINDS)."""
+        index = self._indexes.get(f"owned_{plural}") or {}
+        return [body for store in index.values() for body in store]
 
 
 def _is_ours(name: str) -> bool:

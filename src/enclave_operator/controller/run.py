@@ -16,8 +16,9 @@ from typing import Any, Protocol
 import kopf
 
 from enclave_operator.api.kinds import CAS
-from enclave_operator.controller import logs, probes
+from enclave_operator.controller import gaps, logs, probes
 from enclave_operator.controller.caches import Caches, CRKey
+from enclave_operator.controller.gaps import RelistSignal
 from enclave_operator.controller.leader import LeaderElector
 from enclave_operator.controller.liveness import Liveness
 from enclave_operator.controller.metrics import OperatorMetrics
@@ -80,6 +81,8 @@ async def operate(
         )
     liveness.watch("heartbeat", asyncio.create_task(liveness.beat()))
     controller = Controller(kube, helm, caches, operator_namespace, metrics)
+    sweeper = gaps.for_operator(kube, caches, controller.queue.add)
+    RelistSignal.install(sweeper.relisted)
     registry = build_registry(
         caches,
         controller.queue.add,
