@@ -54,7 +54,8 @@ def _release(revision: int, status: ReleaseStatus) -> Release:
 def test_memory_waits_for_the_cache_to_show_our_writes():
     ref = ObjectRef("apps/v1", "DaemonSet", "ns", "d")
     mem = Memory()
-    mem.expect(Outcome(True, "", expect_versions={"/cr": "10", "/ds": "20"}), ref, "/cr")
+    written = Outcome(True, "", expect_versions={"/cr": "10", "/ds": "20"})
+    mem.expect(written, ref, "/cr", seen_cr="9", seen_target="19")
     cached = {ref: _cr("19")}
     assert not mem.synced(_cr("9"), [], cached.get)
     assert not mem.synced(_cr("10"), [], cached.get)
@@ -69,6 +70,27 @@ def test_memory_waits_for_the_cache_to_show_our_writes():
     mem.expect(Outcome(True, "", expect_release_gone=True), None, "/cr")
     assert not mem.synced(_cr("11"), [_release(2, ReleaseStatus.DEPLOYED)], cached.get)
     assert mem.synced(_cr("11"), [], cached.get)
+
+
+def test_resource_versions_are_opaque():
+    """Only equality means anything: a version the cache showed before our write is stale even
+    when it sorts after ours (another storage, a restored etcd), and one it never showed is
+    newer even when it sorts before."""
+    ref = ObjectRef("apps/v1", "DaemonSet", "ns", "d")
+    mem = Memory()
+    mem.expect_cr("b7", seen="z9")  # the status write
+    written = Outcome(True, "", expect_versions={"/cr": "a1", "/ds": "100"})
+    mem.expect(written, ref, "/cr", seen_cr="b7", seen_target="900")
+    cached = {ref: _cr("900")}
+    for stale in ("z9", "b7"):
+        assert not mem.synced(_cr(stale), [], cached.get), stale
+    assert not mem.synced(_cr("a1"), [], cached.get), "the DaemonSet still shows 900"
+    cached[ref] = _cr("100")
+    assert mem.synced(_cr("a1"), [], cached.get)
+
+    mem.expect_cr("5", seen="40")
+    assert not mem.synced(_cr("40"), [], cached.get)
+    assert mem.synced(_cr("3"), [], cached.get), "a version it never showed came after ours"
 
 
 def test_memory_gives_up_waiting_after_the_timeout():

@@ -15,36 +15,66 @@ from enclave_operator.reconcile.actions.context import Outcome
 EXPECT_TIMEOUT = 30.0
 
 
-def _newer_or_same(cached: Mapping[str, Any] | None, rv: str) -> bool:
-    if cached is None:
-        return True  # deleted since: nothing left to wait for
-    seen = str(cached["metadata"].get("resourceVersion", ""))
-    if seen.isdigit() and rv.isdigit():
-        return int(seen) >= int(rv)
-    return seen == rv
+@dataclass(frozen=True)
+class Written:
+    """A write of ours: the resourceVersion it produced, and those the cache showed before it.
+
+    resourceVersions are opaque (the API says so: only equality means anything), so "the cache
+    has caught up" is: it shows our version, or one that is not among those it showed before
+    the write. Caches only move forward, so any other version came after ours.
+    """
+
+    version: str
+    before: frozenset[str] = frozenset()
+
+    def then(self, version: str, before: str | None) -> Written:
+        """A further write while this one is still awaited: every version up to it is stale."""
+        stale = self.before | {self.version} | ({before} if before else set())
+        return Written(version, frozenset(stale))
+
+    def shown_in(self, cached: Mapping[str, Any] | None) -> bool:
+        if cached is None:
+            return True  # deleted since: nothing left to wait for
+        seen = str(cached["metadata"].get("resourceVersion", ""))
+        return seen == self.version or seen not in self.before
+
+
+def _written(previous: Written | None, version: str, before: str | None) -> Written:
+    if previous is not None:
+        return previous.then(version, before)
+    return Written(version, frozenset({before} if before else ()))
 
 
 @dataclass
 class Memory:
     last_failure: str | None = None
-    cr_version: str | None = None
-    object_versions: dict[ObjectRef, str] = field(default_factory=dict)
+    cr_version: Written | None = None
+    object_versions: dict[ObjectRef, Written] = field(default_factory=dict)
     release: tuple[int, str] | None = None
     release_gone: bool = False
     since: float = 0.0
 
-    def expect(self, outcome: Outcome, target: ObjectRef | None, cr_path: str) -> None:
+    def expect(
+        self,
+        outcome: Outcome,
+        target: ObjectRef | None,
+        cr_path: str,
+        seen_cr: str | None = None,
+        seen_target: str | None = None,
+    ) -> None:
+        """``seen_*``: the resourceVersions the cache showed when the action was decided."""
         for path, rv in outcome.expect_versions.items():
             if path == cr_path:
-                self.cr_version = rv
+                self.cr_version = _written(self.cr_version, rv, seen_cr)
             elif target is not None:
-                self.object_versions[target] = rv
+                previous = self.object_versions.get(target)
+                self.object_versions[target] = _written(previous, rv, seen_target)
         self.release = outcome.expect_release
         self.release_gone = outcome.expect_release_gone
         self.since = time.monotonic()
 
-    def expect_cr(self, rv: str) -> None:
-        self.cr_version = rv
+    def expect_cr(self, rv: str, seen: str | None = None) -> None:
+        self.cr_version = _written(self.cr_version, rv, seen)
         self.since = time.monotonic()
 
     def synced(
@@ -57,10 +87,10 @@ class Memory:
         if time.monotonic() - self.since > EXPECT_TIMEOUT:
             self.clear()
             return True
-        if self.cr_version and not _newer_or_same(cr, self.cr_version):
+        if self.cr_version and not self.cr_version.shown_in(cr):
             return False
-        for ref, rv in self.object_versions.items():
-            if not _newer_or_same(lookup(ref), rv):
+        for ref, written in self.object_versions.items():
+            if not written.shown_in(lookup(ref)):
                 return False
         record = latest(releases)
         if self.release_gone and record is not None:

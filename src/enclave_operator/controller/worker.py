@@ -13,9 +13,10 @@ from enclave_operator.api.kinds import CAS, LAS
 from enclave_operator.charts import chart_path
 from enclave_operator.charts.values import release_name, release_namespace, values_for
 from enclave_operator.controller import logs
-from enclave_operator.controller.caches import Caches, CRKey
+from enclave_operator.controller.caches import SERVICE_KINDS, Caches, CRKey
 from enclave_operator.controller.memory import EXPECT_TIMEOUT, Memory
 from enclave_operator.controller.metrics import OperatorMetrics
+from enclave_operator.controller.pullsecrets import DOCKER_CONFIG, PullSecrets
 from enclave_operator.controller.queue import Backoff, WorkQueue
 from enclave_operator.controller.versions import ServiceVersions
 from enclave_operator.figures.cluster import unix
@@ -51,6 +52,7 @@ class Controller:
         self.memory: dict[CRKey, Memory] = {}
         self._events: set[asyncio.Task[None]] = set()
         self.versions = ServiceVersions(kube, self.queue.add)
+        self.pull_secrets = PullSecrets(kube, self._pull_secret_changed)
 
     def _event(self, ctx: Context, reason: str, message: str, warning: bool) -> None:
         """Events go out beside the reconcile, not in its way (they are best effort anyway)."""
@@ -61,7 +63,7 @@ class Controller:
         task.add_done_callback(self._events.discard)
 
     async def run(self, workers: int = 4) -> None:
-        await asyncio.gather(*(self._worker() for _ in range(workers)))
+        await asyncio.gather(self.pull_secrets.run(), *(self._worker() for _ in range(workers)))
 
     async def _worker(self) -> None:
         while True:
@@ -177,7 +179,7 @@ class Controller:
         rv = await patch_status(self.kube, ctx.kind, cr, status)
         if rv is None:
             return None
-        mem.expect_cr(rv)
+        mem.expect_cr(rv, _version(cr))
         before = current.get("state")
         if before != decision.state.value:
             unhealthy = decision.state.value == "UNHEALTHY"
@@ -197,6 +199,7 @@ class Controller:
             self.queue.add_after(key, wait)
             return
         target = action.target
+        seen = _version(self.caches.lookup(target)) if target is not None else None
         log.info("%s: %s (%s)", key, action.kind.name, action.reason, extra=_cr(key))
         outcome = await actions.run(action.kind, ctx, target)
         result = "ok" if outcome.ok else "failed"
@@ -211,36 +214,52 @@ class Controller:
         elif action.kind in GATED:
             mem.last_failure = None
             self.backoff.succeeded(key)
-        mem.expect(outcome, target, ctx.cr_path)
+        mem.expect(outcome, target, ctx.cr_path, _version(ctx.cr), seen)
         reason = "".join(p.capitalize() for p in action.kind.name.split("_"))
         self._event(ctx, reason, outcome.message, not outcome.ok)
 
     async def _pull_secret(
         self, spec: Mapping[str, Any], namespace: str
     ) -> tuple[str | None, tuple[str, ...]]:
-        """The first imagePullSecret that exists with the docker-config type; notes for others."""
+        """The first imagePullSecret that exists with the docker-config type; notes for others.
+        From the pull secrets' watch, never a read per pass; before its first list, waits."""
+        await self.pull_secrets.listed.wait()
         chosen, ignored = None, []
         for entry in spec.get("imagePullSecrets") or []:
             name = entry.get("name", "")
             if chosen is not None:
                 ignored.append(f"{name} (only the first valid one is used)")
-                continue
-            try:
-                secret = await self.kube.get(f"/api/v1/namespaces/{namespace}/secrets/{name}")
-            except ApiException as e:
-                ignored.append(f"{name} ({'not found' if e.status == 404 else e.reason})")
-                continue
-            if secret.get("type") == "kubernetes.io/dockerconfigjson":
+            elif self.pull_secrets.exists(namespace, name):
                 chosen = name
             else:
-                ignored.append(f"{name} (type {secret.get('type')}, not dockerconfigjson)")
+                ignored.append(f"{name} (no Secret of type {DOCKER_CONFIG} by that name)")
         notes = [f"imagePullSecrets ignored: {', '.join(ignored)}"] if ignored else []
         return chosen, tuple(notes)
+
+    def _pull_secret_changed(self, namespace: str, name: str) -> None:
+        """A pull secret came or went: every CR naming it in that namespace, again."""
+        if not self.caches.ready:
+            return  # nothing reconciled yet: the first passes read the list
+        for kind in SERVICE_KINDS:
+            for key in self.caches.keys(kind):
+                cr = self.caches.cr(key)
+                spec = (cr or {}).get("spec") or {}
+                names = {e.get("name") for e in spec.get("imagePullSecrets") or []}
+                if (
+                    name in names
+                    and release_namespace(kind, cr or {}, self.operator_namespace) == namespace
+                ):
+                    self.queue.add(key)
 
 
 def _cr(key: CRKey) -> dict[str, Any]:
     """The resource a log line is about, as fields of JSON log lines."""
     return logs.cr(key.kind.kind, key.namespace, key.name)
+
+
+def _version(obj: Mapping[str, Any] | None) -> str | None:
+    """An object's resourceVersion as the cache shows it: opaque, compared for equality only."""
+    return str(obj["metadata"].get("resourceVersion") or "") or None if obj else None
 
 
 def _worth_reporting(cr: Mapping[str, Any], decision: Decision) -> bool:

@@ -1,0 +1,101 @@
+"""Registry-credential Secrets from a watch: which exist, by namespace and name.
+
+A pass looks a CR's ``imagePullSecrets`` up here instead of reading each Secret on every pass,
+and a pull secret created or deleted later re-queues the CRs that name it, like every other
+input. The stream is selected server-side on the Secret type, so the cluster's other Secrets
+never reach it; only names are kept, never the credentials.
+
+kopf watches Secrets already, but one stream per resource, selected on Helm's release records
+(``owner=helm``); this second stream has a selector of its own, hence its own small loop.
+After a 410 or a broken stream it lists again, so a Secret deleted during the gap leaves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from kubernetes.aio import client as aclient
+from kubernetes.aio import watch
+
+from enclave_operator.kube import Kube
+
+log = logging.getLogger("enclave_operator.controller")
+DOCKER_CONFIG = "kubernetes.io/dockerconfigjson"
+SELECTOR = f"type={DOCKER_CONFIG}"
+WATCH_SECONDS = 300  # the API server ends a watch by then; it is resumed from its last version
+
+
+class PullSecrets:
+    def __init__(self, kube: Kube, changed: Callable[[str, str], None]) -> None:
+        """``changed(namespace, name)``: a pull secret appeared or left."""
+        self._core = aclient.CoreV1Api(kube.api)
+        self._changed = changed
+        self._names: set[tuple[str, str]] = set()
+        self.listed = asyncio.Event()
+
+    def exists(self, namespace: str, name: str) -> bool:
+        """Whether a Secret of the docker-config type has this name (after the first list)."""
+        return (namespace, name) in self._names
+
+    async def run(self) -> None:
+        delay = 1.0
+        while True:
+            try:
+                version = await self._list()
+                delay = 1.0
+                while True:
+                    version = await self._watch(version)
+            except asyncio.CancelledError:
+                raise
+            except aclient.ApiException as e:
+                if e.status != 410:  # 410: the version is too old; list again at once
+                    log.warning(
+                        "pull secret watch: %s %s; again in %.0fs", e.status, e.reason, delay
+                    )
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 30.0)
+            except Exception as e:  # a broken stream: list again after a pause
+                log.warning("pull secret watch failed (%s); again in %.0fs", e, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+
+    async def _list(self) -> str:
+        listing: Any = await self._core.list_secret_for_all_namespaces(field_selector=SELECTOR)
+        names = {(str(s.metadata.namespace), str(s.metadata.name)) for s in listing.items}
+        moved = names ^ self._names if self.listed.is_set() else set()
+        self._names = names
+        self.listed.set()
+        for namespace, name in sorted(moved):
+            self._changed(namespace, name)
+        return str(listing.metadata.resource_version)
+
+    async def _watch(self, version: str) -> str:
+        """Follow the stream until the API server ends it; the version to resume from."""
+        stream: Any = watch.Watch()  # type: ignore[no-untyped-call]
+        try:
+            async for event in stream.stream(
+                self._core.list_secret_for_all_namespaces,
+                field_selector=SELECTOR,
+                resource_version=version,
+                allow_watch_bookmarks=True,
+                timeout_seconds=WATCH_SECONDS,
+            ):
+                version = self._apply(event) or version
+        finally:
+            stream.stop()
+        return version
+
+    def _apply(self, event: Any) -> str | None:
+        kind, obj = event["type"], event["object"]
+        meta = obj.metadata
+        if kind != "BOOKMARK":
+            key = (str(meta.namespace), str(meta.name))
+            if kind == "DELETED":
+                self._names.discard(key)
+            else:
+                self._names.add(key)
+            self._changed(*key)
+        return str(meta.resource_version) if meta.resource_version else None
