@@ -200,7 +200,11 @@ def test_registry_stopped_sets_a_condition_and_changes_nothing_else(env, ns):
     assert down["status"] == "False"
     assert env.registry.address in down["message"]
     assert "next check in" in down["message"]
-    warnings = [e for e in env.events("default", name) if e.reason == "RegistryUnreachable"]
+    warnings = wait_until(
+        lambda: [e for e in env.events("default", name) if e.reason == "RegistryUnreachable"],
+        30,
+        "a RegistryUnreachable Event",
+    )
     assert [e.type for e in warnings] == ["Warning"]
 
     after = CRs(env.api).get(LAS, name)

@@ -9,6 +9,8 @@ import json
 import pytest
 
 from enclave_operator.autoupdate import plan
+from enclave_operator.autoupdate.pulls import pull_failure
+from enclave_operator.autoupdate.pulls import verdict as pull_verdict
 from enclave_operator.autoupdate.reference import (
     DOCKER_HUB,
     CredentialsError,
@@ -164,3 +166,32 @@ def test_the_service_controller_keeps_the_autoupdate_condition():
     current = {"conditions": [{"type": "IsHealthy", "status": "True"}, mine]}
     status = desired_status(current, Decision((), State.HEALTHY, None), 1, "now")
     assert mine in status["conditions"]
+
+
+def _pod(reason: str, secrets: list[str]) -> dict[str, object]:
+    return {
+        "metadata": {"name": "las-x-abcde"},
+        "spec": {"nodeName": "enclave-node", "imagePullSecrets": [{"name": s} for s in secrets]},
+        "status": {
+            "containerStatuses": [
+                {
+                    "image": "10.200.0.1:5000/app:0.1.0",
+                    "state": {"waiting": {"reason": reason, "message": "401 Unauthorized"}},
+                }
+            ]
+        },
+    }
+
+
+def test_a_failed_pull_names_pod_node_image_secret_and_the_kubelets_message():
+    why = pull_failure(_pod("ErrImagePull", ["valid"]))
+    assert why == (
+        "pod las-x-abcde on enclave-node cannot pull 10.200.0.1:5000/app:0.1.0 with"
+        " imagePullSecret valid: ErrImagePull: 401 Unauthorized"
+    )
+    assert "no imagePullSecret" in str(pull_failure(_pod("ImagePullBackOff", [])))
+    assert pull_failure(_pod("ContainerCreating", ["valid"])) is None
+    assert pull_verdict({}) == ("True", "Pulled", "every pod has its image")
+    status, reason, message = pull_verdict({"b": "second", "a": "first"})
+    assert (status, reason, message) == ("False", "PullFailed", "first (and 1 more pods)")
+    assert "ImagePulled" in KEPT_CONDITIONS

@@ -105,6 +105,7 @@ def run(
     """Reconcile CAS, LAS and SGXPlugin resources into Helm releases, and register
     SignedPolicy and EncryptedPolicy resources in their CAS, until stopped."""
     from enclave_operator.autoupdate.controller import AutoUpdater
+    from enclave_operator.autoupdate.pulls import PullReporter
     from enclave_operator.controller.run import run as run_operator
     from enclave_operator.policies.controller import PolicyController
     from enclave_operator.webhook.runner import WebhookRunner
@@ -124,6 +125,7 @@ def run(
             functools.partial(PolicyController, resync=cas_resync),
             webhook,
             functools.partial(AutoUpdater, interval=auto_update_interval, ca_file=registry_ca),
+            PullReporter,
         ],
         log_format=log_format.value,
         leader_election=leader_election,

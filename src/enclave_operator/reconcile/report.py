@@ -42,8 +42,8 @@ def merge_conditions(
     return merged
 
 
-KEPT_CONDITIONS = frozenset({"AutoUpdate"})
-"""Conditions another controller writes (autoupdate): kept as they are, never dropped."""
+KEPT_CONDITIONS = frozenset({"AutoUpdate", "ImagePulled"})
+"""Conditions another controller writes (autoupdate/): kept as they are, never dropped."""
 
 
 def desired_status(
