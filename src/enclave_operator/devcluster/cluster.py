@@ -121,7 +121,13 @@ class DevCluster:
             if reg is not None and node is not None and seed is not None:
                 registry.trust_on_node(node.paths.root, reg)
                 t1 = time.monotonic()
-                pushed = registry.push_layout(reg, seed[1].layout, "enclave-operator", "0.1.0")
+                pushed = registry.push_layout(
+                    reg,
+                    seed[1].layout,
+                    "enclave-operator",
+                    "0.1.0",
+                    storage=registry.storage_of(self.directory),
+                )
                 say(f"pushed {pushed} in {time.monotonic() - t1:.1f}s")
         except BaseException:
             self.down(say=lambda _: None)

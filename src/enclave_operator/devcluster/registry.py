@@ -182,16 +182,24 @@ def trust_on_node(node_dir: Path, reg: Registry) -> None:
     )
 
 
-def push_layout(reg: Registry, layout: Path, repository: str, tag: str) -> str:
+def push_layout(
+    reg: Registry, layout: Path, repository: str, tag: str, storage: Path | None = None
+) -> str:
     """Push the (single) image of an OCI layout as `repository:tag`; returns its reference.
-    Blobs the registry already has are not sent again."""
+    Blobs the registry already has are not sent again. With `storage` (the registry's own
+    filesystem root, when it is ours) the layers are hard-linked into it first, as the
+    registry itself lays them out, and only the manifest goes through the API: the project's
+    500 MB take milliseconds instead of seconds."""
     index = json.loads((layout / "index.json").read_text())
     desc = index["manifests"][0]
     blobs = layout / "blobs" / "sha256"
     manifest = (blobs / desc["digest"].split(":", 1)[1]).read_bytes()
     doc = json.loads(manifest)
     for blob in [doc["config"], *doc["layers"]]:
-        _push_blob(reg, repository, blob["digest"], blobs / blob["digest"].split(":", 1)[1])
+        hexdigest = blob["digest"].split(":", 1)[1]
+        if storage is not None:
+            _link_blob(storage, repository, hexdigest, blobs / hexdigest)
+        _push_blob(reg, repository, blob["digest"], blobs / hexdigest)
     media = doc.get("mediaType") or desc.get("mediaType") or MANIFEST
     status, body, _ = reg.request(
         "PUT", f"/v2/{repository}/manifests/{tag}", manifest, {"Content-Type": media}
@@ -237,6 +245,25 @@ def push_bytes(reg: Registry, repository: str, tag: str, layer: bytes, label: st
         desc = {"mediaType": MANIFEST, **put(json.dumps(manifest).encode())}
         (layout / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [desc]}))
         return push_layout(reg, layout, repository, tag)
+
+
+def _link_blob(storage: Path, repository: str, hexdigest: str, source: Path) -> None:
+    """distribution 2.x's filesystem layout: the blob's data, and the repository's link."""
+    v2 = storage / "docker" / "registry" / "v2"
+    data = v2 / "blobs" / "sha256" / hexdigest[:2] / hexdigest / "data"
+    if not data.exists():
+        data.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            data.hardlink_to(source)
+        except OSError:  # another file system: copy
+            shutil.copyfile(source, data)
+    link = v2 / "repositories" / repository / "_layers" / "sha256" / hexdigest / "link"
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.write_text(f"sha256:{hexdigest}")
+
+
+def storage_of(directory: Path) -> Path:
+    return directory / "registry" / "data"
 
 
 def _push_blob(reg: Registry, repository: str, digest: str, path: Path) -> None:
