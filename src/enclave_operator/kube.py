@@ -32,6 +32,7 @@ OWNED_KINDS: dict[tuple[str, str], tuple[str, str]] = {
     ("v1", "ServiceAccount"): ("/api/v1", "serviceaccounts"),
     (_RBAC, "ClusterRole"): (f"/apis/{_RBAC}", "clusterroles"),
     (_RBAC, "ClusterRoleBinding"): (f"/apis/{_RBAC}", "clusterrolebindings"),
+    ("networking.k8s.io/v1", "Ingress"): ("/apis/networking.k8s.io/v1", "ingresses"),  # CAS's
 }
 
 ApiException = aclient.ApiException

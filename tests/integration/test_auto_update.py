@@ -184,6 +184,27 @@ def test_cas_refuses_auto_update_at_admission(env, ns):
     CRs(env.api).delete(CAS, "cas-no-au", ns=ns)
 
 
+def test_cas_with_ingress_is_healthy_and_owns_its_passthrough_ingress(env, ns):
+    """The operator watches the Ingress like the chart's other objects."""
+    spec = {"ingress": {"enabled": True, "host": "cas.example.com"}}
+    cas = CRs(env.api).create(CAS, "ing", spec, ns=ns)
+    CRs(env.api).wait_state(CAS, "ing", "HEALTHY", ns=ns, timeout=120)
+    net = client.NetworkingV1Api(env.api)
+    ingress = net.read_namespaced_ingress("cas-ing", ns)
+    annotations = ingress.metadata.annotations or {}
+    assert annotations["nginx.ingress.kubernetes.io/ssl-passthrough"] == "true"
+    assert [o.uid for o in ingress.metadata.owner_references or []] == [cas["metadata"]["uid"]]
+    net.delete_namespaced_ingress("cas-ing", ns)  # repaired, as any owned object
+    wait_until(
+        lambda: [i for i in net.list_namespaced_ingress(ns).items if i.metadata.name == "cas-ing"],
+        120,
+        "the Ingress put back",
+    )
+    CRs(env.api).delete(CAS, "ing", ns=ns)
+    CRs(env.api).wait_gone(CAS, "ing", ns=ns, timeout=120)
+    assert net.list_namespaced_ingress(ns).items == []
+
+
 def test_registry_stopped_sets_a_condition_and_changes_nothing_else(env, ns):
     """Last in this file: the registry stays down."""
     repo = f"{REPOSITORY}-{ns}"

@@ -67,9 +67,10 @@ def credentials(dockerconfig: Mapping[str, Any], host: str) -> tuple[str, str] |
             return str(entry["username"]), str(entry.get("password") or "")
         if entry.get("auth"):
             try:
-                user, _, password = base64.b64decode(str(entry["auth"]), validate=True).decode().partition(":")
+                decoded = base64.b64decode(str(entry["auth"]), validate=True).decode()
             except (ValueError, UnicodeDecodeError) as e:
                 raise CredentialsError(f"auths[{key!r}].auth is not base64 user:password") from e
+            user, _, password = decoded.partition(":")
             return user, password
     return None
 

@@ -3,6 +3,7 @@ with Basic or Bearer (token) authentication from a pull secret's user and passwo
 
 from __future__ import annotations
 
+import base64
 import re
 import ssl
 from collections.abc import Mapping
@@ -86,15 +87,16 @@ async def _authorize(
     headers: Mapping[str, str],
 ) -> str | None:
     scheme, params = challenge(headers.get("WWW-Authenticate", ""))
-    basic = aiohttp.BasicAuth(*auth) if auth else None
+    basic = "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode() if auth else None
     if scheme == "basic":
-        return basic.encode() if basic else None
+        return basic
     if scheme != "bearer" or "realm" not in params:
         return None
     query = {"scope": f"repository:{ref.repository}:pull"}
     if "service" in params:
         query["service"] = params["service"]
-    async with session.get(params["realm"], params=query, auth=basic) as resp:
+    sent = {"Authorization": basic} if basic else {}
+    async with session.get(params["realm"], params=query, headers=sent) as resp:
         if resp.status in (401, 403):
             raise CredentialsRefused(f"token service refused the credentials ({resp.status})")
         if resp.status >= 500:
