@@ -16,6 +16,7 @@ from pathlib import Path
 
 from enclave_operator.devcluster import processes
 from enclave_operator.devcluster.cluster import DevCluster
+from enclave_operator.devcluster.registry import Registry
 from enclave_operator.install.cluster import Cluster
 
 
@@ -70,6 +71,8 @@ class LocalOperator:
             # its own port: another local operator or a test may hold the default 8080
             "METRICS_PORT": str(processes.free_port()),
         }
+        if reg := Registry.load(self.directory):  # the dev cluster's registry: autoUpdate trusts it
+            env.setdefault("REGISTRY_CA", reg.ca)
         argv = [sys.executable, "-m", "enclave_operator.cli", "operator", "run"]
         pid = processes.spawn(argv, self.log, env)
         self.pid_file.write_text(f"{pid}\n")
