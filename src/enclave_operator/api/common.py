@@ -33,9 +33,11 @@ DEFAULT_PULL_POLICY = "Always"
 def auto_update(service: str) -> Schema:
     """The ``autoUpdate`` switch; CAS says that it ignores it (its database needs care)."""
     text = (
-        f"When true, the operator moves {service} to the newest release of its image as soon"
-        " as one is published, replacing the pods one at a time. Relies on the image's tags"
-        " following semantic versioning."
+        f"When true, the operator moves {service} to the newest release of its image: it"
+        " reads the tags of the image's repository from its registry (with the first valid"
+        " imagePullSecret) at the operator's check interval (5 minutes by default), picks the"
+        " newest semantic version within autoUpdateScope, and sets spec.image to it, which"
+        " replaces the pods one at a time. Tags that are no semantic version are ignored."
     )
     if service == "CAS":
         text += " Disabled for CAS: the API server refuses true."
