@@ -114,3 +114,17 @@ def test_pods_not_ready_or_without_address_are_not_asked():
         return got, secrets.paths
 
     assert asyncio.run(run()) == ({}, [])
+
+
+def test_a_self_signed_cas_is_asked_without_loading_the_system_ca_store():
+    """Nothing is verified then, and loading the store blocks the event loop for tens of
+    milliseconds per pod asked (a hundred CAS pods: seconds)."""
+    import ssl
+
+    async def run():
+        return await ServiceVersions(Secrets(None), lambda _: None)._context("cas-x", "ns")
+
+    context = asyncio.run(run())
+    assert context.verify_mode is ssl.CERT_NONE
+    assert not context.check_hostname
+    assert context.cert_store_stats()["x509_ca"] == 0
