@@ -1,0 +1,203 @@
+"""The chart's RBAC against what the operator really calls.
+
+The operator runs under the chart's own ServiceAccount, ClusterRole and leader-election Role
+(rendered by helm, applied as they are) on a cluster of its own, through a full run: CAS with
+persistence, LAS, SGXPlugin, a policy, a repaired deletion, and everything removed again. The
+API server's audit log then says which (group, resource, verb) that identity used: nothing may
+have been refused (the role is enough), and everything the role grants must have been used,
+except the entries below, each with its reason (the role is no bigger than needed).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client, config
+
+from enclave_operator.api.kinds import CAS, LAS, SGXPLUGIN, SIGNED_POLICY
+from enclave_operator.devcluster.binaries import ensure_built
+from enclave_operator.devcluster.cluster import DevCluster
+from enclave_operator.devcluster.processes import free_port
+from tests.integration.conftest import ROOT, Cluster
+from tests.integration.crs import CRs, unique
+from tests.integration.waiting import wait_for
+
+NS = "enclave-system"
+USER = f"system:serviceaccount:{NS}:enclave-operator"
+Permission = tuple[str, str, str]  # (API group, resource[/subresource], verb)
+
+NOT_EXERCISED: dict[Permission, str] = {
+    **{
+        (group, f"{plural}/finalizers", "update"): "only where OwnerReferencesPermissionEnforcement"
+        " is on (the dev cluster does not enable it): blockOwnerDeletion owner references"
+        for group, plural in (
+            ("services.enclave.dev", "cas"),
+            ("base.enclave.dev", "las"),
+            ("base.enclave.dev", "sgxplugins"),
+            ("cas.enclave.dev", "signedpolicies"),
+            ("cas.enclave.dev", "encryptedpolicies"),
+        )
+    },
+    ("cas.enclave.dev", "encryptedpolicies/status", "patch"): "the run has no EncryptedPolicy"
+    " (needs a reachable CAS's key)",
+    ("cas.enclave.dev", "encryptedpolicies", "patch"): "as above",
+    ("networking.k8s.io", "ingresses", "create"): "the CAS Ingress is off by default",
+    **{("networking.k8s.io", "ingresses", v): "as above" for v in ("get", "patch", "delete")},
+    ("", "nodes", "get"): "not called: the API server lets the operator create the SGXPlugin"
+    " chart's role (get nodes) only because the operator holds that permission itself",
+    ("", "configmaps", "create"): "the CAS CA copies, made in namespaces with injected pods"
+    " (none here; tests/integration/test_webhook_operator.py has them)",
+    ("", "configmaps", "update"): "as above",
+    ("", "persistentvolumeclaims", "delete"): "a CAS's PVC outlives its release unless the"
+    " spec asks for its removal",
+}
+
+
+def granted(role: dict[str, Any]) -> set[Permission]:
+    out = set()
+    for rule in role["rules"]:
+        for group in rule["apiGroups"]:
+            for resource in rule["resources"]:
+                for verb in rule["verbs"]:
+                    out.add((group, resource, verb))
+    return out
+
+
+def used(audit_log: Path) -> tuple[set[Permission], list[str]]:
+    """What USER asked for, and which requests were refused (403)."""
+    seen, refused = set(), []
+    for line in audit_log.read_text().splitlines():
+        event = json.loads(line)
+        if event.get("user", {}).get("username") != USER or "objectRef" not in event:
+            continue
+        ref = event["objectRef"]
+        resource = ref.get("resource", "")
+        if ref.get("subresource"):
+            resource += "/" + ref["subresource"]
+        seen.add((ref.get("apiGroup", ""), resource, event["verb"]))
+        if (event.get("responseStatus") or {}).get("code") == 403:
+            refused.append(f"{event['verb']} {event['requestURI']}")
+    return seen, refused
+
+
+@pytest.fixture(scope="module")
+def audited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DevCluster, Cluster]]:
+    tools = ensure_built()
+    dev = DevCluster(tmp_path_factory.mktemp("rbac") / "dev")
+    dev.up(nodes=2, say=lambda m: None)
+    try:
+        cluster = Cluster(str(dev.kubeconfig), tools.directory)
+        crds = str(ROOT / "config" / "crd")
+        cluster.kubectl("apply", "--server-side", "-f", crds)
+        cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", crds)
+        cluster.kubectl("create", "namespace", NS)
+        yield dev, cluster
+    finally:
+        dev.down(say=lambda m: None)
+
+
+def operator_kubeconfig(cluster: Cluster, directory: Path) -> tuple[Path, dict[str, Any]]:
+    """The chart's RBAC and webhook objects applied as rendered (the webhook's Service has no
+    endpoints, and no pod here opts in); a kubeconfig with its ServiceAccount's token."""
+    rendered = cluster.helm(
+        "template",
+        "enclave-operator",
+        str(ROOT / "charts" / "enclave-operator"),
+        "--namespace",
+        NS,
+        "--show-only",
+        "templates/rbac.yaml",
+        "--show-only",
+        "templates/webhook.yaml",
+        "--show-only",
+        "templates/serviceaccount.yaml",
+    ).stdout
+    cluster.kubectl("apply", "-f", "-", input=rendered)
+    role = next(d for d in yaml.safe_load_all(rendered) if d and d["kind"] == "ClusterRole")
+    token = cluster.kubectl(
+        "create", "token", "enclave-operator", "-n", NS, "--duration", "2h"
+    ).stdout.strip()
+    kc = yaml.safe_load(Path(cluster.kubeconfig).read_text())
+    kc["users"] = [{"name": "operator", "user": {"token": token}}]
+    for ctx in kc["contexts"]:
+        ctx["context"]["user"] = "operator"
+    path = directory / "operator.kubeconfig"
+    path.write_text(yaml.safe_dump(kc))
+    return path, role
+
+
+def test_the_cluster_role_is_what_a_full_run_uses(
+    audited: tuple[DevCluster, Cluster], tmp_path: Path
+) -> None:
+    dev, cluster = audited
+    kubeconfig, role = operator_kubeconfig(cluster, tmp_path)
+    api: client.ApiClient = config.new_client_from_config(cluster.kubeconfig)  # type: ignore[no-untyped-call]
+    crs, apps, core = CRs(api), client.AppsV1Api(api), client.CoreV1Api(api)
+    ns = unique("rbac")
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
+    log = tmp_path / "operator.log"
+    env = {
+        **os.environ,
+        "KUBECONFIG": str(kubeconfig),
+        "OPERATOR_NAMESPACE": NS,
+        "METRICS_PORT": str(free_port()),
+        "LEADER_ELECTION": "true",
+        "WEBHOOK_CONFIG": "enclave-operator-webhook",
+        "WEBHOOK_PORT": str(free_port()),
+    }
+    with log.open("ab") as out:
+        operator = subprocess.Popen(
+            [sys.executable, "-m", "enclave_operator.cli", "operator", "run"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        crs.create(CAS, "cas", {"persistence": {"enabled": True, "size": "1Gi"}}, ns)
+        crs.create(LAS, "las", {"namespace": ns})
+        crs.create(SGXPLUGIN, "sgx", {"namespace": ns})
+        crs.create(
+            SIGNED_POLICY,
+            "policy",
+            {
+                "casAddress": "cas",
+                "policy": "name: policy\n",
+                "signatures": [{"signer": "c2lnbmVy", "signature": "c2lnbmF0dXJl"}],
+            },
+            ns,
+        )
+        crs.wait_state(CAS, "cas", "HEALTHY", ns, timeout=180)
+        crs.wait_state(LAS, "las", "HEALTHY", timeout=180)
+        crs.wait_state(SGXPLUGIN, "sgx", "HEALTHY", timeout=180)
+        apps.delete_namespaced_deployment("cas-cas", ns)  # repaired: helm upgrade
+        wait_for(
+            lambda: [d.metadata.name for d in apps.list_namespaced_deployment(ns).items],  # type: ignore[union-attr]
+            lambda names: "cas-cas" in names,
+            120,
+            "the Deployment recreated",
+        )
+        services = ((CAS, "cas", ns), (LAS, "las", None), (SGXPLUGIN, "sgx", None))
+        for kind, name, namespace in services:
+            crs.delete(kind, name, namespace)
+        for kind, name, namespace in services:
+            crs.wait_gone(kind, name, namespace, timeout=120)
+    finally:
+        operator.terminate()
+        operator.wait(timeout=30)
+    seen, refused = used(dev.directory / "logs" / "audit.log")
+    assert not refused, f"refused to the operator: {refused}\n{log.read_text()[-3000:]}"
+    allowed = granted(role)
+    unused = allowed - seen
+    print("used by the operator:\n  " + "\n  ".join(map(str, sorted(seen))))
+    print("granted, not used:\n  " + "\n  ".join(map(str, sorted(unused))))
+    print(f"RBAC: {len(allowed)} granted, {len(allowed & seen)} used, {len(unused)} not used here")
+    assert unused <= NOT_EXERCISED.keys(), sorted(unused - NOT_EXERCISED.keys())
+    assert NOT_EXERCISED.keys() <= allowed, sorted(NOT_EXERCISED.keys() - allowed)
