@@ -7,6 +7,7 @@ from a watch. `helm` runs only to install, upgrade and uninstall.
 from __future__ import annotations
 
 import base64
+import functools
 import gzip
 import json
 from collections.abc import Iterable, Mapping
@@ -130,9 +131,21 @@ def latest(releases: Iterable[Release]) -> Release | None:
     return max(releases, key=lambda r: r.revision, default=None)
 
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""libyaml's safe loader where PyYAML has it: the pure-Python one takes tens of milliseconds
+per manifest, and every reconcile pass reads the release's objects."""
+
+
 def manifest_objects(manifest: str, default_namespace: str) -> list[ObjectRef]:
+    """The objects of a release's manifest; parsed once per manifest, as records never change
+    (a new revision is a new record with a manifest of its own)."""
+    return list(_manifest_objects(manifest, default_namespace))
+
+
+@functools.lru_cache(maxsize=1024)
+def _manifest_objects(manifest: str, default_namespace: str) -> tuple[ObjectRef, ...]:
     refs = []
-    for doc in yaml.safe_load_all(manifest):
+    for doc in yaml.load_all(manifest, Loader=_LOADER):
         if not isinstance(doc, dict) or "kind" not in doc:
             continue
         meta = doc.get("metadata") or {}
@@ -146,4 +159,4 @@ def manifest_objects(manifest: str, default_namespace: str) -> list[ObjectRef]:
                 name=meta["name"],
             )
         )
-    return refs
+    return tuple(refs)
