@@ -19,6 +19,7 @@ from enclave_operator.api.kinds import CAS
 from enclave_operator.controller import gaps, logs, probes
 from enclave_operator.controller.caches import Caches, CRKey
 from enclave_operator.controller.gaps import RelistSignal
+from enclave_operator.controller.kopf_tuning import tune
 from enclave_operator.controller.leader import LeaderElector
 from enclave_operator.controller.liveness import Liveness
 from enclave_operator.controller.metrics import OperatorMetrics
@@ -138,6 +139,7 @@ async def _kopf(
 
     settings = kopf.OperatorSettings()
     label_selectors(settings)
+    tune(settings, registry)
     settings.posting.enabled = False  # our Events say what happened; kopf's would be noise
     settings.watching.server_timeout = 600
     settings.networking.error_backoffs = [1, 2, 5, 10, 30]
