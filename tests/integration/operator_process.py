@@ -31,6 +31,7 @@ class OperatorProcess:
                 env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group, helm included: kill_group
             )
 
     def children(self) -> list[int]:
@@ -41,6 +42,13 @@ class OperatorProcess:
     def kill9(self) -> None:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def kill_group(self) -> None:
+        """SIGKILL to the operator's whole process group: the operator and any helm it runs
+        die at the same instant, as when a node or container goes away."""
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait()
 
     def stop(self) -> None:

@@ -213,6 +213,9 @@ def test_cas_fully_specified():
     assert [x["port"] for x in objs["Service"]["spec"]["ports"]] == [9001, 9002]
     pvc = objs["PersistentVolumeClaim"]
     assert pvc["metadata"]["name"] == "cas-full-db"
+    assert pvc["metadata"]["annotations"] == {
+        "helm.sh/resource-policy": "keep"
+    }  # never uninstalled
     assert pvc["metadata"]["labels"]["app.kubernetes.io/part-of"] == "enclave-operator"
     assert pvc["spec"] == {
         "storageClassName": "fast",

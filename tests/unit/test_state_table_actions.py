@@ -51,7 +51,14 @@ ACTS = [
     ),
     (
         healthy(objects=(obj(DS, contradictions=("c1",)), ObservedObject(SVC))),
-        Action(ActionKind.UPGRADE, "c1; the spec needs this object and it is missing"),
+        Action(
+            ActionKind.UPGRADE,
+            "c1; the spec needs this object and it is missing",
+            drift=(
+                "daemonset.las-x: c1",
+                "service.las-x: the spec needs this object and it is missing",
+            ),
+        ),
     ),
 ]
 

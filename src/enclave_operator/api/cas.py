@@ -31,6 +31,7 @@ ACCESS_MODES = ("ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany", "ReadWriteOnce
 DEFAULT_ACCESS_MODES = ("ReadWriteOnce",)
 DEFAULT_MOUNT_PATH = "/etc/cas/db"
 DEFAULT_SIZE = "1Gi"
+WHEN_DELETED_RETAIN, WHEN_DELETED_DELETE = "Retain", "Delete"
 
 
 def service() -> Schema:
@@ -191,6 +192,15 @@ def persistence() -> Schema:
                         "must be a quantity greater than zero",
                     )
                 ],
+            ),
+            "whenDeleted": enum(
+                "What happens to the database claim when this CAS is deleted. Retain (the"
+                " default) keeps it, with the database, for a CAS of the same name to use"
+                " again; Delete deletes it, and the database with it. Nothing else ever"
+                " deletes it: the chart marks it helm.sh/resource-policy: keep, and a failed"
+                " upgrade is rolled back, never uninstalled.",
+                (WHEN_DELETED_RETAIN, WHEN_DELETED_DELETE),
+                default=WHEN_DELETED_RETAIN,
             ),
         },
         default={},

@@ -28,7 +28,13 @@ from enclave_operator.controller.caches import (
     owned_index,
 )
 from enclave_operator.figures.cluster import NodeView, PodView, sgx_requests
-from enclave_operator.helm.releases import SECRET_TYPE, ReleaseDecodeError, from_secret
+from enclave_operator.helm.releases import (
+    OPERATOR_LABEL,
+    SECRET_LABEL_SELECTOR,
+    SECRET_TYPE,
+    ReleaseDecodeError,
+    from_secret,
+)
 from enclave_operator.kube import OWNED_KINDS
 
 PART_OF_KEY, PART_OF_VALUE = "app.kubernetes.io/part-of", "enclave-operator"
@@ -56,7 +62,7 @@ def build_registry(
 
 def label_selectors(settings: kopf.OperatorSettings) -> None:
     """Server-side filters: only Helm's records and objects our charts made are streamed."""
-    settings.watching.label_selectors["v1", "secrets"] = "owner=helm"
+    settings.watching.label_selectors["v1", "secrets"] = SECRET_LABEL_SELECTOR  # ours only
     for (api_version, _), (_, plural) in OWNED_KINDS.items():
         group = api_version.split("/")[0] if "/" in api_version else ""
         settings.watching.label_selectors[group or "v1", plural] = PART_OF
@@ -86,8 +92,8 @@ def _register_releases(registry: kopf.OperatorRegistry, caches: Caches, enqueue:
     def index_release(
         namespace: str | None, body: kopf.Body, labels: Any, **_: Any
     ) -> dict[Any, Any]:
-        if body.get("type") != SECRET_TYPE:
-            return {}
+        if body.get("type") != SECRET_TYPE or labels.get(OPERATOR_LABEL[0]) != OPERATOR_LABEL[1]:
+            return {}  # not a release this operator made: never adopted
         key = (namespace, labels.get("name"))
         try:
             return {key: ReleaseEntry(from_secret(body))}

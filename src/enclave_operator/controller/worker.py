@@ -11,9 +11,11 @@ from typing import Any
 
 from enclave_operator.api.kinds import CAS, LAS
 from enclave_operator.charts import chart_path
+from enclave_operator.charts.kept import delete_kept, kept_objects
 from enclave_operator.charts.values import release_name, release_namespace, values_for
 from enclave_operator.controller import logs
 from enclave_operator.controller.caches import SERVICE_KINDS, Caches, CRKey
+from enclave_operator.controller.drift import DriftRepairs
 from enclave_operator.controller.memory import EXPECT_TIMEOUT, Memory
 from enclave_operator.controller.metrics import OperatorMetrics
 from enclave_operator.controller.pullsecrets import DOCKER_CONFIG, PullSecrets
@@ -32,7 +34,8 @@ from enclave_operator.reconcile.observe import STALL_AFTER, Inputs, observe
 from enclave_operator.reconcile.report import desired_status, now_iso, patch_status, post_event
 
 log = logging.getLogger("enclave_operator.controller")
-GATED = (ActionKind.INSTALL, ActionKind.UPGRADE)  # repeated Helm failures back off
+# repeated Helm failures back off
+GATED = (ActionKind.INSTALL, ActionKind.UPGRADE, ActionKind.ROLLBACK)
 
 
 class Controller:
@@ -50,6 +53,7 @@ class Controller:
         self.queue: WorkQueue[CRKey] = WorkQueue()
         self.backoff = Backoff()
         self.memory: dict[CRKey, Memory] = {}
+        self.drift: dict[CRKey, DriftRepairs] = {}
         self._events: set[asyncio.Task[None]] = set()
         self.versions = ServiceVersions(kube, self.queue.add)
         self.pull_secrets = PullSecrets(kube, self._pull_secret_changed)
@@ -95,12 +99,14 @@ class Controller:
         if cr is None:  # gone: forget everything about it
             self.metrics.forget(key.kind.singular, key.namespace or "", key.name)
             self.memory.pop(key, None)
+            self.drift.pop(key, None)
             self.queue.forget(key)
             for entry in (key, ("api", key), ("error", key)):
                 self.backoff.succeeded(entry)
             return
         kind = key.kind
         mem = self.memory.setdefault(key, Memory())
+        drift = self.drift.setdefault(key, DriftRepairs())
         rel_ns = release_namespace(kind, cr, self.operator_namespace)
         ctx = Context(
             kind=kind,
@@ -135,9 +141,16 @@ class Controller:
                 alerts=figures.alerts,
                 starting=figures.starting,
                 now=now,
+                helm_busy=self.helm.busy(ctx.release_name, rel_ns),
+                kept=kept_objects(kind, ctx.release_name, rel_ns),
+                delete_kept=delete_kept(kind, cr),
+                drift_repeats=drift.upgrades,
+                repeated_drift=drift.drift,
             )
         )
         decision = decide(obs)
+        if synced and drift.seen(decision, time.monotonic()):
+            self._event(ctx, "DriftPersists", decision.message("DriftPersists"), True)
         self.metrics.observe_cr(
             kind.singular, key.namespace or "", key.name, decision.state.value, figures.status
         )
@@ -195,13 +208,16 @@ class Controller:
             # (the release then counts as stalled) and writes whose events never arrive.
             self.queue.add_after(key, (STALL_AFTER + 1) if synced else EXPECT_TIMEOUT + 1)
             return
-        if action.kind in GATED and (wait := self.backoff.remaining(key)) > 0:
+        gated = self.backoff.remaining(key) if action.kind in GATED else 0
+        if (wait := max(gated, self.drift[key].wait(action, time.monotonic()))) > 0:
             self.queue.add_after(key, wait)
             return
         target = action.target
         seen = _version(self.caches.lookup(target)) if target is not None else None
         log.info("%s: %s (%s)", key, action.kind.name, action.reason, extra=_cr(key))
-        outcome = await actions.run(action.kind, ctx, target)
+        outcome = await actions.run(action.kind, ctx, target, action.rollback)
+        if outcome.ok:
+            self.drift[key].upgraded(action, time.monotonic())
         result = "ok" if outcome.ok else "failed"
         self.metrics.actions.labels(ctx.kind.singular, action.kind.name.lower(), result).inc()
         if outcome.helm_error is not None:

@@ -12,6 +12,7 @@ import gzip
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -20,7 +21,11 @@ import yaml
 SECRET_TYPE = "helm.sh/release.v1"
 CLUSTER_SCOPED_KINDS = frozenset({"ClusterRole", "ClusterRoleBinding"})
 """Kinds a chart may create that have no namespace: their refs carry None, as the watches do."""
-SECRET_LABEL_SELECTOR = "owner=helm"
+OPERATOR_LABEL = ("enclave.dev/managed-by", "enclave-operator")
+"""Put on every release the operator installs (helm --labels, kept by upgrade and rollback):
+only records carrying it are watched, so a release of the same name made by anyone else is
+never taken for ours, upgraded, rolled back or uninstalled."""
+SECRET_LABEL_SELECTOR = f"owner=helm,{OPERATOR_LABEL[0]}={OPERATOR_LABEL[1]}"
 
 
 class ReleaseStatus(StrEnum):
@@ -74,6 +79,12 @@ class Release:
     chart_version: str
     values: Mapping[str, Any] = field(default_factory=dict)  # the values it was given
     modified_at: float | None = None  # unix time of Helm's last write to the record
+    labels: Mapping[str, str] = field(default_factory=dict)  # the record Secret's labels
+    rollback_of: int = 0  # for a rollback, the revision it went back to (Helm's own field)
+
+    @property
+    def ours(self) -> bool:
+        return self.labels.get(OPERATOR_LABEL[0]) == OPERATOR_LABEL[1]
 
     def objects(self, default_namespace: str) -> list[ObjectRef]:
         return manifest_objects(self.manifest, default_namespace)
@@ -115,8 +126,34 @@ def from_secret(secret: Mapping[str, Any]) -> Release:
         manifest=str(payload.get("manifest", "")),
         chart_version=str(chart_meta.get("version", "")),
         values=payload.get("config") or {},
-        modified_at=_unix(labels.get("modifiedAt")),
+        modified_at=_last_write(secret["metadata"], labels),
+        labels=dict(labels),
+        rollback_of=_int(info.get("rollback_revision")),
     )
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _last_write(meta: Mapping[str, Any], labels: Mapping[str, Any]) -> float | None:
+    """Helm labels a record `createdAt` when it creates it and `modifiedAt` (dropping
+    `createdAt`) when it updates it; a pending-install or pending-upgrade record has only been
+    created. The Secret's own creationTimestamp covers records from any other writer."""
+    for value in (labels.get("modifiedAt"), labels.get("createdAt")):
+        if (unix := _unix(value)) is not None:
+            return unix
+    created = meta.get("creationTimestamp")
+    if not created:
+        return None
+    try:
+        stamp = datetime.fromisoformat(str(created).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return stamp.timestamp()
 
 
 def _unix(value: Any) -> float | None:
@@ -129,6 +166,21 @@ def _unix(value: Any) -> float | None:
 def latest(releases: Iterable[Release]) -> Release | None:
     """The release Helm considers current: the highest revision."""
     return max(releases, key=lambda r: r.revision, default=None)
+
+
+def last_good(releases: Iterable[Release]) -> int | None:
+    """The revision to roll back to when the latest one failed or was left pending: the
+    deployed one below it (a failed or interrupted upgrade leaves its predecessor deployed),
+    else the newest superseded one, as Helm's own rollback-on-failure chooses."""
+    records = sorted(releases, key=lambda r: r.revision)
+    if len(records) < 2:
+        return None
+    older = records[:-1]
+    for status in (ReleaseStatus.DEPLOYED, ReleaseStatus.SUPERSEDED):
+        found = [r.revision for r in older if r.status is status]
+        if found:
+            return max(found)
+    return None
 
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

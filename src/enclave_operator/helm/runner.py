@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from enclave_operator.helm.releases import OPERATOR_LABEL
+
 DEFAULT_TIMEOUT = 120.0
 """Seconds before a ``helm`` process is killed; without --wait it normally needs a few."""
 
@@ -64,21 +66,35 @@ class HelmRunner:
         self.binary = binary
         self.kubeconfig = kubeconfig
         self.timeout = timeout
+        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+
+    def busy(self, release: str, namespace: str) -> bool:
+        """A helm process of ours is acting on the release right now: its pending record is
+        work in progress, not something a dead process left behind."""
+        lock = self._locks.get((namespace, release))
+        return lock is not None and lock.locked()
 
     async def install(
         self, release: str, namespace: str, chart: Path, values: Mapping[str, Any]
     ) -> HelmResult:
         """Install a new release; the namespace must exist (it is never created here)."""
-        return await self._apply("install", release, namespace, chart, values, ())
+        return await self._apply("install", release, namespace, chart, values, _LABELS)
 
     async def upgrade(
         self, release: str, namespace: str, chart: Path, values: Mapping[str, Any]
     ) -> HelmResult:
         """Upgrade to exactly ``values`` on top of the chart's defaults (not the last ones)."""
-        return await self._apply("upgrade", release, namespace, chart, values, ("--reset-values",))
+        extra = ("--reset-values", *_LABELS)
+        return await self._apply("upgrade", release, namespace, chart, values, extra)
+
+    async def rollback(self, release: str, namespace: str, revision: int) -> HelmResult:
+        """Back to a revision that worked; Helm copies its labels, manifest and values."""
+        args = ["rollback", release, str(revision), "--namespace", namespace, *APPLY_FLAGS]
+        return await self._run(args, stdin=None)
 
     async def uninstall(self, release: str, namespace: str) -> HelmResult:
-        """Delete the release's objects and its records."""
+        """Delete the release's objects and its records (objects marked
+        ``helm.sh/resource-policy: keep``, the CAS database claim, stay)."""
         return await self._run(["uninstall", release, "--namespace", namespace], stdin=None)
 
     async def _apply(
@@ -114,6 +130,14 @@ class HelmRunner:
         return env
 
     async def _run(self, args: list[str], stdin: bytes | None) -> HelmResult:
+        """One helm process per release at a time: args[1] is the release, and --namespace
+        always follows in ``args``."""
+        key = (args[args.index("--namespace") + 1], args[1])
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            return await self._spawn(args, stdin)
+
+    async def _spawn(self, args: list[str], stdin: bytes | None) -> HelmResult:
         proc = await asyncio.create_subprocess_exec(
             str(self.binary),
             *args,
@@ -139,6 +163,9 @@ class HelmRunner:
         if proc.returncode != 0:
             return HelmResult(False, None, err.decode(errors="replace").strip())
         return HelmResult(True, _revision(out), "")
+
+
+_LABELS = ("--labels", f"{OPERATOR_LABEL[0]}={OPERATOR_LABEL[1]}")
 
 
 def _revision(stdout: bytes) -> int | None:

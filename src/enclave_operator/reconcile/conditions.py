@@ -19,10 +19,13 @@ T, F, U = Status.TRUE, Status.FALSE, Status.UNKNOWN
 # The spec's column says PENDING for ReleaseFailed=True, but a failed release does not heal on
 # its own (Helm never retries it, and the operator's reinstall fails the same way until someone
 # removes the cause), and the spec's IsHealthy is False for "problems being deployed": UNHEALTHY.
+# DriftPersists=True (not a row of the spec's table): upgrades keep leaving the same drift
+# behind, so the operator stopped making revisions and someone has to find what fights it.
 UNHEALTHY_WHEN: dict[str, Status] = {
     "IsHealthy": F,
     "OwnedObjectHealthy": F,
     "ReleaseFailed": T,
+    "DriftPersists": T,
 }
 # Values that force PENDING, per condition type (the "Resulting CR State" column). It also
 # tells `enclavectl status` each condition's healthy value, hence ReleaseFailed's entry.
@@ -41,7 +44,11 @@ PENDING_WHEN: dict[str, Status] = {
     "OwnsOwnedObject": F,
     "SoleOwner": F,
     "EqualSpecs": F,
+    "DriftPersists": T,
 }
+MAX_DRIFT_UPGRADES = 3
+"""Upgrades in a row that may leave the same drift behind before the operator stops upgrading
+for it (the worker spaces them exponentially)."""
 
 
 def oo_type(ref: ObjectRef, base: str) -> str:
@@ -74,6 +81,22 @@ def cr_conditions(obs: Observation) -> list[Condition]:
         _release_deployed(rel),
         *_objects_present(obs),
     ]
+
+
+def drift_persists(obs: Observation, drift: tuple[str, ...]) -> list[Condition]:
+    """Present only while something drifted. ``drift``: what the EqualSpecs conditions say
+    now; the observation says how many upgrades in a row already left exactly that behind."""
+    if not drift:
+        return []
+    repeats = obs.drift_repeats if drift == obs.repeated_drift else 0
+    if repeats >= MAX_DRIFT_UPGRADES:
+        message = (
+            f"{repeats} upgrades in a row left the same drift behind, so no further upgrade is"
+            f" made for it until it or the spec changes: {'; '.join(drift)}"
+        )
+        return [Condition("DriftPersists", T, "UpgradesDidNotRepair", message)]
+    message = f"{repeats} upgrade(s) so far left this drift behind"
+    return [Condition("DriftPersists", F, "Repairing", message)]
 
 
 def _release_exists(rel: ObservedRelease) -> Condition:

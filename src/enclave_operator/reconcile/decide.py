@@ -10,6 +10,7 @@ from enclave_operator.reconcile.conditions import (
     UNHEALTHY_WHEN,
     base_type,
     cr_conditions,
+    drift_persists,
     oo_conditions,
 )
 from enclave_operator.reconcile.model import (
@@ -24,10 +25,19 @@ from enclave_operator.reconcile.model import (
 
 
 def decide(obs: Observation) -> Decision:
-    conditions = tuple(cr_conditions(obs)) + tuple(
-        c for obj in obs.objects for c in oo_conditions(obj, obs.uid)
+    oo = tuple(c for obj in obs.objects for c in oo_conditions(obj, obs.uid))
+    drift = drift_of(oo)
+    conditions = (*cr_conditions(obs), *drift_persists(obs, drift), *oo)
+    return Decision(conditions, state_of(conditions), next_action(obs, conditions), drift)
+
+
+def drift_of(conditions: Sequence[Condition]) -> tuple[str, ...]:
+    """What drifted, as the EqualSpecs conditions say it: the same text means the same drift."""
+    return tuple(
+        f"{c.type.rpartition('/')[0]}: {c.message}"
+        for c in conditions
+        if base_type(c.type) == "EqualSpecs" and c.status is Status.FALSE
     )
-    return Decision(conditions, state_of(conditions), next_action(obs, conditions))
 
 
 def state_of(conditions: Sequence[Condition]) -> State:
@@ -63,6 +73,21 @@ def _is(by_type: dict[str, Condition], type_: str, status: Status) -> bool:
 def _uninstall_deleted(obs: Observation, c: dict[str, Condition]) -> Action | None:
     if obs.deleting and _is(c, "ReleaseExists", Status.TRUE):
         return Action(ActionKind.UNINSTALL_DELETED, "the CR is being deleted")
+    return None
+
+
+def _settle_kept(obs: Observation, c: dict[str, Condition]) -> Action | None:
+    """Once the release is gone, what Helm kept goes too if the spec says so; otherwise the CR
+    stops owning it, or the garbage collector would delete it with the CR."""
+    if not (obs.deleting and _is(c, "ReleaseExists", Status.FALSE)):
+        return None
+    for obj in obs.kept:
+        if not obj.present or obj.deleting:
+            continue
+        if obs.delete_kept:
+            return Action(ActionKind.DELETE_KEPT, "the spec asks to delete it", obj.ref)
+        if any(o.uid == obs.uid for o in obj.owners):
+            return Action(ActionKind.DISOWN_KEPT, "kept after the CR is deleted", obj.ref)
     return None
 
 
@@ -105,10 +130,17 @@ def _wait(obs: Observation, c: dict[str, Condition]) -> Action | None:
     return None
 
 
-def _uninstall_failed(obs: Observation, c: dict[str, Condition]) -> Action | None:
-    if not obs.deleting and _is(c, "ReleaseFailed", Status.TRUE) and obs.release.record:
-        return Action(ActionKind.UNINSTALL_FAILED, c["ReleaseFailed"].message)
-    return None
+def _repair_failed(obs: Observation, c: dict[str, Condition]) -> Action | None:
+    """Row 8 for a failed or abandoned release: back to the revision that worked when there
+    is one (its objects and data stay), uninstall only when there is none."""
+    record = obs.release.record
+    if obs.deleting or not _is(c, "ReleaseFailed", Status.TRUE) or record is None:
+        return None
+    message = c["ReleaseFailed"].message
+    if (good := obs.release.last_good) is not None:
+        reason = f"{message}; rolling back to revision {good}"
+        return Action(ActionKind.ROLLBACK, reason, rollback=(record.revision, good))
+    return Action(ActionKind.UNINSTALL_FAILED, message)
 
 
 def _upgrade(obs: Observation, c: dict[str, Condition]) -> Action | None:
@@ -119,19 +151,21 @@ def _upgrade(obs: Observation, c: dict[str, Condition]) -> Action | None:
     drifted = [
         t for t, cond in c.items() if base_type(t) == "EqualSpecs" and cond.status is Status.FALSE
     ]
-    if drifted:
-        return Action(ActionKind.UPGRADE, "; ".join(c[t].message for t in drifted))
+    if drifted and not _is(c, "DriftPersists", Status.TRUE):
+        drift = drift_of([c[t] for t in drifted])
+        return Action(ActionKind.UPGRADE, "; ".join(c[t].message for t in drifted), drift=drift)
     return None
 
 
 _RULES: tuple[Rule, ...] = (
     _uninstall_deleted,
+    _settle_kept,
     _remove_finalizer,
     _add_finalizer,
     _remove_owners,
     _set_owner,
     _install,
     _wait,
-    _uninstall_failed,
+    _repair_failed,
     _upgrade,
 )

@@ -25,7 +25,13 @@ class State(StrEnum):
 
 
 class ActionKind(IntEnum):
-    """The repairs of the spec's condition table; the value is the priority (1 = first)."""
+    """The repairs of the spec's condition table; the value is the priority (1 = first).
+
+    Values above 9 refine a row of the table and are tried where that row is: ROLLBACK
+    comes before row 8's uninstall whenever a revision that worked exists, so a failed upgrade
+    never costs the objects (or the CAS database) its uninstall would delete; the two KEPT
+    actions settle the CAS database claim, which Helm keeps, before row 2 lets the CR go.
+    """
 
     UNINSTALL_DELETED = 1
     REMOVE_FINALIZER = 2
@@ -36,6 +42,9 @@ class ActionKind(IntEnum):
     WAIT = 7
     UNINSTALL_FAILED = 8
     UPGRADE = 9
+    ROLLBACK = 10
+    DISOWN_KEPT = 11
+    DELETE_KEPT = 12
 
 
 @dataclass(frozen=True)
@@ -43,6 +52,8 @@ class Action:
     kind: ActionKind
     reason: str
     target: ObjectRef | None = None
+    rollback: tuple[int, int] | None = None  # (latest revision, revision to go back to)
+    drift: tuple[str, ...] = ()  # for an upgrade that repairs drift: what drifted
 
 
 @dataclass(frozen=True)
@@ -85,6 +96,7 @@ class ObservedRelease:
     stalled: bool = False  # pending for too long: the helm process that began it is gone
     outdated: bool = False  # its values or chart differ from what the CR asks for now
     last_failure: str | None = None  # Helm's error text from this operator's last attempt
+    last_good: int | None = None  # the revision that worked before the latest one
 
 
 @dataclass(frozen=True)
@@ -100,6 +112,10 @@ class Observation:
     notes: tuple[str, ...] = ()  # facts worth a word in IsHealthy's message
     alerts: tuple[str, ...] = ()  # alerting status figures, each naming its nodes
     starting: tuple[str, ...] = ()  # nodes whose daemon pod is still starting
+    kept: tuple[ObservedObject, ...] = ()  # objects Helm keeps after an uninstall (CAS's claim)
+    delete_kept: bool = False  # the spec asks for them to go with the CR
+    drift_repeats: int = 0  # upgrades in a row that left `repeated_drift` behind
+    repeated_drift: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -107,3 +123,7 @@ class Decision:
     conditions: tuple[Condition, ...]
     state: State
     action: Action | None
+    drift: tuple[str, ...] = ()  # what the EqualSpecs conditions say drifted, if anything
+
+    def message(self, type_: str) -> str:
+        return next((c.message for c in self.conditions if c.type == type_), "")

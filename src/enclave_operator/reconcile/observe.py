@@ -8,7 +8,7 @@ from typing import Any
 
 from enclave_operator.api.kinds import Kind
 from enclave_operator.charts.drift import contradictions
-from enclave_operator.helm.releases import ObjectRef, Release, ReleaseStatus, latest
+from enclave_operator.helm.releases import ObjectRef, Release, ReleaseStatus, last_good, latest
 from enclave_operator.reconcile.health import object_health
 from enclave_operator.reconcile.model import Observation, ObservedObject, ObservedRelease, OwnerRef
 
@@ -39,6 +39,11 @@ class Inputs:
     alerts: tuple[str, ...] = ()
     starting: tuple[str, ...] = ()
     now: float = 0.0
+    helm_busy: bool = False  # a helm process of this operator is acting on the release now
+    kept: tuple[ObjectRef, ...] = ()  # objects Helm keeps after an uninstall
+    delete_kept: bool = False
+    drift_repeats: int = 0
+    repeated_drift: tuple[str, ...] = ()
 
 
 def observe(i: Inputs) -> Observation:
@@ -49,10 +54,12 @@ def observe(i: Inputs) -> Observation:
         namespace=i.release_namespace,
         record=record,
         error=i.release_error,
-        stalled=_stalled(record, i.now),
+        stalled=not i.helm_busy and _stalled(record, i.now),
         outdated=record is not None and _outdated(record, i.values, i.chart_version),
         last_failure=i.last_failure,
+        last_good=_rollback_target(record, i.releases),
     )
+    deleting = bool(meta.get("deletionTimestamp"))
     objects: tuple[ObservedObject, ...] = ()
     if record is not None and i.release_error is None:
         refs = record.objects(i.release_namespace)
@@ -60,7 +67,7 @@ def observe(i: Inputs) -> Observation:
     return Observation(
         uid=meta["uid"],
         generation=int(meta.get("generation") or 0),
-        deleting=bool(meta.get("deletionTimestamp")),
+        deleting=deleting,
         has_finalizer=FINALIZER in (meta.get("finalizers") or []),
         release=release,
         objects=objects,
@@ -68,15 +75,32 @@ def observe(i: Inputs) -> Observation:
         notes=i.notes,
         alerts=i.alerts,
         starting=i.starting,
+        kept=tuple(_observe_object(i, ref) for ref in i.kept) if deleting else (),
+        delete_kept=i.delete_kept,
+        drift_repeats=i.drift_repeats,
+        repeated_drift=i.repeated_drift,
     )
 
 
 def _stalled(record: Release | None, now: float) -> bool:
     """Helm runs to completion inside one reconcile; a record still pending long after its last
-    write was left by a helm process that died (e.g. with the operator)."""
+    write (creation included: helm never updates a pending-install or pending-upgrade record
+    before it finishes) was left by a helm process that died, e.g. with the operator."""
     if record is None or record.status.steady:
         return False
     return record.modified_at is not None and now - record.modified_at > STALL_AFTER
+
+
+def _rollback_target(record: Release | None, releases: Sequence[Release]) -> int | None:
+    """A failed or abandoned upgrade, or an abandoned rollback, goes back to the revision that
+    worked. A rollback that failed (an object no patch can repair, such as a Service whose port
+    was edited by hand) is uninstalled and installed again instead, and so is an interrupted
+    uninstall: the CAS database claim is marked keep, so it survives either."""
+    if record is None or record.status is ReleaseStatus.UNINSTALLING:
+        return None
+    if record.status is ReleaseStatus.FAILED and record.rollback_of:
+        return None
+    return last_good(releases)
 
 
 def _outdated(record: Release, values: Mapping[str, Any], chart_version: str) -> bool:

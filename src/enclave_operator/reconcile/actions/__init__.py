@@ -6,15 +6,23 @@ from enclave_operator.helm.releases import ObjectRef
 from enclave_operator.reconcile.actions.add_finalizer import add_finalizer
 from enclave_operator.reconcile.actions.context import Context, Outcome
 from enclave_operator.reconcile.actions.install import install
+from enclave_operator.reconcile.actions.kept import delete_kept, disown_kept
 from enclave_operator.reconcile.actions.remove_finalizer import remove_finalizer
 from enclave_operator.reconcile.actions.remove_owners import remove_owners
+from enclave_operator.reconcile.actions.rollback import rollback
 from enclave_operator.reconcile.actions.set_owner import set_owner
 from enclave_operator.reconcile.actions.uninstall import uninstall
 from enclave_operator.reconcile.actions.upgrade import upgrade
 from enclave_operator.reconcile.model import ActionKind
 
 
-async def run(kind: ActionKind, ctx: Context, target: ObjectRef | None) -> Outcome:
+async def run(
+    kind: ActionKind,
+    ctx: Context,
+    target: ObjectRef | None,
+    revisions: tuple[int, int] | None = None,
+) -> Outcome:
+    """``revisions``: for a rollback, (the latest revision, the one to go back to)."""
     match kind:
         case ActionKind.UNINSTALL_DELETED | ActionKind.UNINSTALL_FAILED:
             return await uninstall(ctx)
@@ -30,4 +38,10 @@ async def run(kind: ActionKind, ctx: Context, target: ObjectRef | None) -> Outco
             return await install(ctx)
         case ActionKind.UPGRADE:
             return await upgrade(ctx)
+        case ActionKind.ROLLBACK if revisions is not None:
+            return await rollback(ctx, *revisions)
+        case ActionKind.DISOWN_KEPT if target is not None:
+            return await disown_kept(ctx, target)
+        case ActionKind.DELETE_KEPT if target is not None:
+            return await delete_kept(ctx, target)
     raise ValueError(f"no action for {kind} (target {target})")
