@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from enclave_operator.api.kinds import CAS, LAS
+from enclave_operator.api.kinds import CAS, LAS, SGXPLUGIN
 from enclave_operator.devcluster.registry import push_bytes
 from tests.integration.crs import CRs
 from tests.integration.registry_env import (
@@ -141,6 +141,44 @@ def test_las_follows_new_patch_and_minor_versions_but_not_a_new_major(env, ns):
     )
     assert auto_update(env, name)["message"] == "from 0.1.1 to 1.0.0"
     CRs(env.api).delete(LAS, name)
+
+
+def test_sgxplugin_follows_a_new_version_too(env, ns):
+    repo = f"{REPOSITORY}-{ns}"
+    push(env, repo, "0.5.0")
+    env.pull_secret(ns, "regcred")
+    name = f"au-{uuid.uuid4().hex[:6]}"
+    spec = {
+        "namespace": ns,
+        "image": env.registry.image(repo, "0.5.0"),
+        "autoUpdate": True,
+        "imagePullSecrets": [{"name": "regcred"}],
+    }
+    CRs(env.api).create(SGXPLUGIN, name, spec)
+    apps = client.AppsV1Api(env.api)
+
+    def image() -> str | None:
+        try:
+            ds = apps.read_namespaced_daemon_set(f"sgxplugin-{name}", ns)
+        except client.ApiException:
+            return None
+        return str(ds.to_dict()["spec"]["template"]["spec"]["containers"][0]["image"])
+
+    wait_until(lambda: image() == env.registry.image(repo, "0.5.0"), 120, "the plugin at 0.5.0")
+    push(env, repo, "0.5.1")
+    wait_until(
+        lambda: image() == env.registry.image(repo, "0.5.1"),
+        30 * INTERVAL + 60,
+        "the plugin's DaemonSet rolled to 0.5.1",
+    )
+    events = wait_until(
+        lambda: [e for e in env.events("default", name) if e.reason == "AutoUpdated"],
+        30,
+        "an AutoUpdated Event",
+    )
+    assert events[0].involved_object.kind == "SGXPlugin"
+    assert events[0].message == "from 0.5.0 to 0.5.1"
+    CRs(env.api).delete(SGXPLUGIN, name)
 
 
 def test_first_valid_pull_secret_is_used_and_wrong_credentials_name_the_secret(env, ns):

@@ -35,9 +35,17 @@ def test_up_status_down(tmp_path: Path):
         status = json.loads(enclavectl("status", "-o", "json", "--dir", str(directory)).stdout)
         assert status["running"] is True
         assert status["components"] == dict.fromkeys(
-            ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"],
+            [
+                "etcd",
+                "kube-apiserver",
+                "kube-controller-manager",
+                "kube-scheduler",
+                "kwok",
+                "registry",  # docker-registry, on loopback with TLS and basic auth
+            ],
             "running",
         )
+        assert status["registry"].startswith("127.0.0.1:")
         again = enclavectl("up", "--dir", str(directory))
         assert again.returncode == 1
         assert "already running" in again.stderr
