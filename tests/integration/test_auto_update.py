@@ -14,7 +14,7 @@ import pytest
 from kubernetes import client
 
 from enclave_operator.api.kinds import CAS, LAS, SGXPLUGIN
-from enclave_operator.devcluster.registry import push_bytes
+from enclave_operator.devcluster.push import push_bytes
 from tests.integration.crs import CRs
 from tests.integration.registry_env import (
     INTERVAL,

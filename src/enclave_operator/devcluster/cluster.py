@@ -13,7 +13,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from enclave_operator.devcluster import binaries, image, nodeseed, processes, realnode, registry
+from enclave_operator.devcluster import (
+    binaries,
+    image,
+    nodeseed,
+    processes,
+    push,
+    realnode,
+    registry,
+)
 from enclave_operator.devcluster.nodeconf import PAUSE_IMAGE
 from enclave_operator.devcluster.nodes import KWOK_SELECTOR, SGXFlavour
 from enclave_operator.devcluster.pki import CertificateAuthority, service_account_keys
@@ -121,12 +129,12 @@ class DevCluster:
             if reg is not None and node is not None and seed is not None:
                 registry.trust_on_node(node.paths.root, reg)
                 t1 = time.monotonic()
-                pushed = registry.push_layout(
+                pushed = push.push_layout(
                     reg,
                     seed[1].layout,
                     "enclave-operator",
                     "0.1.0",
-                    storage=registry.storage_of(self.directory),
+                    storage=push.storage_of(self.directory),
                 )
                 say(f"pushed {pushed} in {time.monotonic() - t1:.1f}s")
         except BaseException:
