@@ -15,7 +15,7 @@ SGX = "sgx.k8s.io/sgx"
 
 def node(name: str, ready: bool = True, devices: str | None = None) -> NodeView:
     resources = {SGX: Decimal(devices)} if devices is not None else {}
-    return NodeView(name, {}, ready, f"10.0.0.{name[-1]}", resources, False, created=NOW - 3600)
+    return NodeView(name, {}, ready, f"10.0.0.{name[-1]}", resources, (), created=NOW - 3600)
 
 
 def pod(name: str, on: str, ready: bool = True, age: float = 3600.0, **changes: object) -> PodView:

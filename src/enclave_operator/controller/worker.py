@@ -149,6 +149,8 @@ class Controller:
             )
         )
         decision = decide(obs)
+        if figures.recheck_at is not None:  # a pod's grace ends then, and no event says so
+            self.queue.add_after(key, max(0.0, figures.recheck_at - now) + 0.5)
         if synced and drift.seen(decision, time.monotonic()):
             self._event(ctx, "DriftPersists", decision.message("DriftPersists"), True)
         self.metrics.observe_cr(

@@ -4,7 +4,7 @@ caching every node and SGX pod of a large cluster stays small."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -18,17 +18,39 @@ SGX_DEVICE = "sgx.k8s.io/sgx"
 # enclave and provision devices, EPC sizes in bytes or, on Azure and Alibaba, in MiB) are not
 # devices of this plugin, so no node view or pod view carries them.
 SGX_RESOURCES = (SGX_DEVICE,)
-# DaemonSet pods tolerate these taints on their own; any other NoSchedule/NoExecute taint
-# keeps a daemon off the node, so such a node is not one where it "should run".
-_DAEMON_TOLERATED = {
-    "node.kubernetes.io/not-ready",
-    "node.kubernetes.io/unreachable",
-    "node.kubernetes.io/disk-pressure",
-    "node.kubernetes.io/memory-pressure",
-    "node.kubernetes.io/pid-pressure",
-    "node.kubernetes.io/unschedulable",
-    "node.kubernetes.io/network-unavailable",
-}
+EFFECTS = ("NoSchedule", "NoExecute")  # the taints that keep a daemon off a node
+# What the DaemonSet controller adds to every daemon pod (AddOrUpdateDaemonPodTolerations; the
+# network-unavailable one only with hostNetwork, which the charts do not use).
+DAEMON_TOLERATIONS: tuple[Mapping[str, str], ...] = (
+    {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute"},
+    {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute"},
+    {"key": "node.kubernetes.io/disk-pressure", "operator": "Exists", "effect": "NoSchedule"},
+    {"key": "node.kubernetes.io/memory-pressure", "operator": "Exists", "effect": "NoSchedule"},
+    {"key": "node.kubernetes.io/pid-pressure", "operator": "Exists", "effect": "NoSchedule"},
+    {"key": "node.kubernetes.io/unschedulable", "operator": "Exists", "effect": "NoSchedule"},
+)
+# Put on a node by the node lifecycle controller because the node itself is down: the
+# DaemonSet controller no longer counts such a node, but the replica alerts are about exactly
+# that, so the nodes a daemon is expected on ignore them.
+NODE_DOWN_TAINTS = frozenset({"node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"})
+
+
+@dataclass(frozen=True)
+class Taint:
+    key: str
+    value: str
+    effect: str
+
+
+def tolerates(toleration: Mapping[str, Any], taint: Taint) -> bool:
+    """Kubernetes' Toleration.ToleratesTaint: empty effect or key match any; Exists any value."""
+    effect, key = toleration.get("effect") or "", toleration.get("key") or ""
+    if (effect and effect != taint.effect) or (key and key != taint.key):
+        return False
+    operator = toleration.get("operator") or "Equal"
+    if operator == "Exists":
+        return True
+    return operator == "Equal" and (toleration.get("value") or "") == taint.value
 
 
 @dataclass(frozen=True)
@@ -38,7 +60,7 @@ class NodeView:
     ready: bool
     address: str
     sgx: Mapping[str, Decimal | None]  # allocatable of SGX_DEVICE when present (None: unreadable)
-    daemon_blocked: bool  # a taint keeps daemons off it
+    taints: tuple[Taint, ...]  # the NoSchedule and NoExecute ones
     created: float = 0.0  # unix time
 
     @classmethod
@@ -53,9 +75,10 @@ class NodeView:
             "",
         )
         allocatable = status.get("allocatable") or {}
-        blocked = any(
-            t.get("effect") in ("NoSchedule", "NoExecute") and t.get("key") not in _DAEMON_TOLERATED
+        taints = tuple(
+            Taint(str(t.get("key") or ""), str(t.get("value") or ""), str(t["effect"]))
             for t in spec.get("taints") or []
+            if t.get("effect") in EFFECTS
         )
         return cls(
             name=meta["name"],
@@ -63,12 +86,23 @@ class NodeView:
             ready=ready,
             address=address,
             sgx={r: quantity(allocatable[r]) for r in SGX_RESOURCES if r in allocatable},
-            daemon_blocked=blocked,
+            taints=taints,
             created=unix(meta.get("creationTimestamp")),
         )
 
     def selected_by(self, node_selector: Mapping[str, str]) -> bool:
         return all(self.labels.get(k) == v for k, v in node_selector.items())
+
+    def admits(self, tolerations: Sequence[Mapping[str, Any]], *, down_too: bool = True) -> bool:
+        """Whether a daemon pod with these tolerations (and the DaemonSet controller's own) may
+        run here, as the DaemonSet controller decides; ``down_too=False`` disregards the taints
+        that only say the node is down (NODE_DOWN_TAINTS)."""
+        every = (*tolerations, *DAEMON_TOLERATIONS)
+        return all(
+            any(tolerates(t, taint) for t in every)
+            for taint in self.taints
+            if down_too or taint.key not in NODE_DOWN_TAINTS
+        )
 
 
 @dataclass(frozen=True)

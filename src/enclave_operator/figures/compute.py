@@ -18,15 +18,18 @@ class Figures:
     status: dict[str, Any] = field(default_factory=dict)  # merged into the CR's status
     alerts: tuple[str, ...] = ()  # one line per alerting figure, naming the nodes
     starting: tuple[str, ...] = ()  # nodes whose daemon pod is still within its grace
+    recheck_at: float | None = None  # unix time the first grace ends: the figures change then
 
 
 def _node_states(
     nodes: Sequence[NodeView], running: Mapping[str, PodView], now: float, daemon_since: float
-) -> tuple[set[str], list[str]]:
-    """(ready nodes, starting nodes). A node is down when it is NotReady, or its pod is not ready
-    GRACE seconds after the pod's creation, or it has no pod GRACE seconds after both the
-    DaemonSet and the node appeared (a new node, a new DaemonSet: their pod is still coming)."""
-    ready, starting = set(), []
+) -> tuple[set[str], list[str], float | None]:
+    """(ready nodes, starting nodes, when the first grace ends). A node is down when it is
+    NotReady, or its pod is not ready GRACE seconds after the pod's creation, or it has no pod
+    GRACE seconds after both the DaemonSet and the node appeared (a new node, a new DaemonSet:
+    their pod is still coming). Nothing else happens when a grace ends, so the caller has to
+    look again then."""
+    ready, starting, ends = set(), [], []
     for node in nodes:
         pod = running.get(node.name)
         if not node.ready:
@@ -37,7 +40,8 @@ def _node_states(
         born = pod.created if pod is not None else max(daemon_since, node.created)
         if now - born < GRACE:
             starting.append(node.name)
-    return ready, starting
+            ends.append(born + GRACE)
+    return ready, starting, min(ends, default=None)
 
 
 def _running(pods: Iterable[PodView]) -> dict[str, PodView]:
@@ -51,10 +55,21 @@ def _running(pods: Iterable[PodView]) -> dict[str, PodView]:
     return by_node
 
 
-def _daemon_nodes(nodes: Sequence[NodeView], spec: Mapping[str, Any]) -> list[NodeView]:
-    """Nodes where the daemon should run: selected by spec.nodeSelector, not tainted away."""
+def _daemon_nodes(
+    nodes: Sequence[NodeView], spec: Mapping[str, Any]
+) -> tuple[list[NodeView], set[str]]:
+    """(nodes where the daemon is expected, names of those the DaemonSet controller counts).
+
+    Both: selected by spec.nodeSelector, every NoSchedule/NoExecute taint tolerated by
+    spec.tolerations (which carry the installation's SGX toleration) or by the DaemonSet
+    controller's own. The controller also leaves out a node tainted as down (NotReady,
+    unreachable); the replica alerts keep it, since a node down is what they are for."""
     selector = spec.get("nodeSelector") or {}
-    return [n for n in nodes if n.selected_by(selector) and not n.daemon_blocked]
+    tolerations = [t for t in spec.get("tolerations") or [] if isinstance(t, Mapping)]
+    expected = [
+        n for n in nodes if n.selected_by(selector) and n.admits(tolerations, down_too=False)
+    ]
+    return expected, {n.name for n in expected if n.admits(tolerations)}
 
 
 def _version(pods: Iterable[PodView], reported: Mapping[str, str]) -> str:
@@ -81,9 +96,9 @@ def las_figures(
 ) -> Figures:
     """``reported``: the version each pod's LAS answered, by pod uid."""
     reported = reported or {}
-    selected = _daemon_nodes(nodes, spec)
+    selected, desired = _daemon_nodes(nodes, spec)
     running = _running(pods)
-    ready, starting = _node_states(selected, running, now, daemon_since)
+    ready, starting, recheck_at = _node_states(selected, running, now, daemon_since)
     details: dict[str, dict[str, Any]] = {}
     for node in selected:
         pod = running.get(node.name)
@@ -95,14 +110,14 @@ def las_figures(
             **({"since": pod.ready_since} if pod and pod.ready_since else {}),
         }
     status = {
-        "desiredNumberScheduled": len(selected),
-        "numberAvailable": len(ready),
+        "desiredNumberScheduled": len(desired),
+        "numberAvailable": len(ready & desired),
         "nodes": details,
         "version": _version(running.values(), reported),
         "lasReplicaAlert": len(selected) - len(ready) - len(starting),
     }
     alerts = _missing(selected, ready, starting, "lasReplicaAlert")
-    return Figures(status, alerts, tuple(starting))
+    return Figures(status, alerts, tuple(starting), recheck_at)
 
 
 def sgx_figures(
@@ -117,9 +132,9 @@ def sgx_figures(
     does not advertise them (the plugin has not registered there yet, or the node is served by
     another SGX plugin) is left out of the device maps and of sgxDeviceAlert: its devices
     cannot be counted in the plugin's unit, and a missing plugin is sgxReplicaAlert's business."""
-    selected = _daemon_nodes(nodes, spec)
+    selected, desired = _daemon_nodes(nodes, spec)
     running = _running(plugin_pods)
-    ready, starting = _node_states(selected, running, now, daemon_since)
+    ready, starting, recheck_at = _node_states(selected, running, now, daemon_since)
     used: dict[str, Decimal] = {}
     for pod in sgx_pods:
         if pod.node and not pod.terminated:
@@ -153,8 +168,8 @@ def sgx_figures(
         "usedSGXDevicesPerNode": used_pn,
         "availableSGXDevices": total(available_pn),
         "availableSGXDevicesPerNode": available_pn,
-        "desiredReplicas": len(selected),
-        "readyReplicas": len(ready),
+        "desiredReplicas": len(desired),
+        "readyReplicas": len(ready & desired),
         "sgxDeviceAlert": len(exhausted),
         "sgxReplicaAlert": len(selected) - len(ready) - len(starting),
     }
@@ -162,7 +177,7 @@ def sgx_figures(
     if exhausted:
         names = ", ".join(sorted(exhausted))
         alerts.append(f"sgxDeviceAlert={len(exhausted)}: no SGX device left on {names}")
-    return Figures(status, tuple(alerts), tuple(starting))
+    return Figures(status, tuple(alerts), tuple(starting), recheck_at)
 
 
 def cas_figures(pods: Sequence[PodView], reported: Mapping[str, str] | None = None) -> Figures:
