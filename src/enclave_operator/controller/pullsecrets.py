@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from kubernetes.aio import client as aclient
@@ -88,14 +88,15 @@ class PullSecrets:
             stream.stop()
         return version
 
-    def _apply(self, event: Any) -> str | None:
-        kind, obj = event["type"], event["object"]
-        meta = obj.metadata
+    def _apply(self, event: Mapping[str, Any]) -> str | None:
+        """One event (its plain JSON: bookmarks are never made into a model)."""
+        kind, meta = event["type"], event["raw_object"].get("metadata") or {}
         if kind != "BOOKMARK":
-            key = (str(meta.namespace), str(meta.name))
+            key = (str(meta.get("namespace")), str(meta.get("name")))
             if kind == "DELETED":
                 self._names.discard(key)
             else:
                 self._names.add(key)
             self._changed(*key)
-        return str(meta.resource_version) if meta.resource_version else None
+        version = meta.get("resourceVersion")
+        return str(version) if version else None
