@@ -1,5 +1,9 @@
 """Certificates in memory: a CA that signs serving and client certificates.
 
+Every certificate names its key (SubjectKeyIdentifier) and its issuer's (AuthorityKeyIdentifier),
+which OpenSSL's strict verification requires (VERIFY_X509_STRICT, on by default in the SSL
+contexts of Python 3.13).
+
 The dev cluster writes them to files (``devcluster.pki``); ``enclavectl install`` puts the CAS
 certificate into a Secret. Both need the same few X.509 choices, made once here.
 """
@@ -78,23 +82,43 @@ class Authority:
     def __init__(self, cn: str, validity: dt.timedelta) -> None:
         self.validity = validity
         self._key = ec.generate_private_key(ec.SECP256R1())
+        public = self._key.public_key()
         now = dt.datetime.now(dt.UTC)
         self._cert = (
             x509.CertificateBuilder()
             .subject_name(distinguished_name(cn))
             .issuer_name(distinguished_name(cn))
-            .public_key(self._key.public_key())
+            .public_key(public)
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - dt.timedelta(minutes=5))
             .not_valid_after(now + validity)
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
             .add_extension(_CA_USAGE, critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(public), critical=False
+            )
             .sign(self._key, hashes.SHA256())
         )
 
     @property
     def cert(self) -> bytes:
         return self._cert.public_bytes(serialization.Encoding.PEM)
+
+    @property
+    def not_after(self) -> dt.datetime:
+        return self._cert.not_valid_after_utc
+
+    def _authority_key_id(self) -> x509.AuthorityKeyIdentifier:
+        """Names this CA's key as its own SubjectKeyIdentifier does (a CA read back from an
+        older Secret may have none: then the key's own hash, which is what it would be)."""
+        try:
+            ski = self._cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
+        except x509.ExtensionNotFound:
+            return x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                self._cert.public_key()  # type: ignore[arg-type]
+            )
+        return x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski.value)
 
     @property
     def key(self) -> bytes:
@@ -124,6 +148,8 @@ class Authority:
             .not_valid_after(now + min(validity or self.validity, self.validity))
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
+            .add_extension(self._authority_key_id(), critical=False)
         )
         if sans := alternative_names(hosts):
             builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
