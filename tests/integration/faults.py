@@ -3,6 +3,8 @@ converged, no orphan object, no duplicate or pending release record, no data los
 
 from __future__ import annotations
 
+import contextlib
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -10,9 +12,14 @@ from typing import Any
 
 from kubernetes import client
 
+from enclave_operator.api.kinds import LAS
+from tests.integration.crs import CRs, unique
 from tests.integration.operator_process import OperatorProcess
+from tests.integration.test_reconcile import las_spec
+from tests.integration.waiting import wait_for
 
 INSTANCE = "app.kubernetes.io/instance"
+SLOW = 240  # a killed helm leaves a pending record: 30 s before it counts as abandoned
 
 
 @dataclass
@@ -155,3 +162,78 @@ def orphans(
         if cr_uid is None or owners != [cr_uid]:
             bad.append(f"{name} owners {owners}")
     return bad
+
+
+def node_port_holder(core: client.CoreV1Api, ns: str) -> int:
+    """A Service of someone else's holding a NodePort, so a CAS asking for it fails to apply."""
+    for _ in range(20):
+        port = random.randint(30000, 32767)
+        body = {
+            "metadata": {"name": "port-holder"},
+            "spec": {"type": "NodePort", "ports": [{"port": 1, "nodePort": port}]},
+        }
+        try:
+            core.create_namespaced_service(ns, body)
+            return port
+        except client.ApiException as e:
+            if e.status != 422:
+                raise
+    raise AssertionError("no free NodePort found")
+
+
+def node_port_spec(port: int) -> dict[str, Any]:
+    return {"service": {"type": "NodePort", "nodePorts": {"clientPort": port}}}
+
+
+def has_record(core: client.CoreV1Api, ns: str, release: str, status: str) -> Callable[[], bool]:
+    def check() -> bool:
+        records = release_records(core, ns, release)
+        return any(s.metadata.labels.get("status") == status for s in records)
+
+    return check
+
+
+def pvc_uid(core: client.CoreV1Api, ns: str, name: str) -> str | None:
+    try:
+        pvc = core.read_namespaced_persistent_volume_claim(name, ns)
+    except client.ApiException as e:
+        if e.status == 404:
+            return None
+        raise
+    return None if pvc.metadata.deletion_timestamp else str(pvc.metadata.uid)
+
+
+def settle(
+    crs: CRs,
+    api_client: Any,
+    kind: Any,
+    name: str,
+    ns: str,
+    release: str,
+    *,
+    present: bool,
+    cr_ns: str | None = None,
+) -> tuple[bool, list[str]]:
+    """Converged (HEALTHY with one deployed record, or gone with nothing left) and orphans."""
+    core = client.CoreV1Api(api_client)
+    try:
+        if present:
+            cr = crs.wait_state(kind, name, "HEALTHY", cr_ns, timeout=SLOW)
+            wait_for(lambda: record_trouble(core, ns, release, True), lambda p: p == [], SLOW)
+            uid: str | None = cr["metadata"]["uid"]
+        else:
+            crs.wait_gone(kind, name, cr_ns, timeout=SLOW)
+            wait_for(lambda: record_trouble(core, ns, release, False), lambda p: p == [], SLOW)
+            uid = None
+    except AssertionError as e:
+        return False, [str(e)]
+    keep = (f"{release}-db",)
+    with contextlib.suppress(AssertionError):  # the garbage collector may still be at work
+        wait_for(lambda: orphans(api_client, ns, release, uid, keep), lambda o: o == [], 60)
+    return True, orphans(api_client, ns, release, uid, keep)
+
+
+def healthy_las(crs: CRs, ns: str) -> tuple[str, str, dict[str, Any]]:
+    name = unique("las")
+    crs.create(LAS, name, las_spec(ns))
+    return name, f"las-{name}", crs.wait_state(LAS, name, "HEALTHY", timeout=SLOW)
