@@ -10,10 +10,12 @@ except the entries below, each with its reason (the role is no bigger than neede
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -71,12 +73,15 @@ def granted(role: dict[str, Any]) -> set[Permission]:
     return out
 
 
-def used(audit_log: Path) -> tuple[set[Permission], list[str]]:
-    """What USER asked for, and which requests were refused (403)."""
+def used(audit_log: Path, since: float = 0.0) -> tuple[set[Permission], list[str]]:
+    """What USER asked for (from ``since``, a time.time()), and which requests were refused."""
     seen, refused = set(), []
     for line in audit_log.read_text().splitlines():
         event = json.loads(line)
         if event.get("user", {}).get("username") != USER or "objectRef" not in event:
+            continue
+        when = dt.datetime.fromisoformat(event["requestReceivedTimestamp"].replace("Z", "+00:00"))
+        if when.timestamp() < since:
             continue
         ref = event["objectRef"]
         resource = ref.get("resource", "")
@@ -104,10 +109,13 @@ def audited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DevClust
         dev.down(say=lambda m: None)
 
 
-def operator_kubeconfig(cluster: Cluster, directory: Path) -> tuple[Path, dict[str, Any]]:
+def operator_kubeconfig(
+    cluster: Cluster, directory: Path, *values: str
+) -> tuple[Path, dict[str, Any]]:
     """The chart's RBAC and webhook objects applied as rendered (the webhook's Service has no
     endpoints, and no pod here opts in); a kubeconfig with its ServiceAccount's token."""
     rendered = cluster.helm(
+        *values,
         "template",
         "enclave-operator",
         str(ROOT / "charts" / "enclave-operator"),
@@ -134,6 +142,26 @@ def operator_kubeconfig(cluster: Cluster, directory: Path) -> tuple[Path, dict[s
     return path, role
 
 
+def start_operator(kubeconfig: Path, log: Path, **extra: str) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "KUBECONFIG": str(kubeconfig),
+        "OPERATOR_NAMESPACE": NS,
+        "METRICS_PORT": str(free_port()),
+        "LEADER_ELECTION": "true",
+        "WEBHOOK_CONFIG": "enclave-operator-webhook",
+        "WEBHOOK_PORT": str(free_port()),
+        **extra,
+    }
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "enclave_operator.cli", "operator", "run"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
 def test_the_cluster_role_is_what_a_full_run_uses(
     audited: tuple[DevCluster, Cluster], tmp_path: Path
 ) -> None:
@@ -144,22 +172,7 @@ def test_the_cluster_role_is_what_a_full_run_uses(
     ns = unique("rbac")
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
     log = tmp_path / "operator.log"
-    env = {
-        **os.environ,
-        "KUBECONFIG": str(kubeconfig),
-        "OPERATOR_NAMESPACE": NS,
-        "METRICS_PORT": str(free_port()),
-        "LEADER_ELECTION": "true",
-        "WEBHOOK_CONFIG": "enclave-operator-webhook",
-        "WEBHOOK_PORT": str(free_port()),
-    }
-    with log.open("ab") as out:
-        operator = subprocess.Popen(
-            [sys.executable, "-m", "enclave_operator.cli", "operator", "run"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    operator = start_operator(kubeconfig, log)
     try:
         crs.create(CAS, "cas", {"persistence": {"enabled": True, "size": "1Gi"}}, ns)
         crs.create(LAS, "las", {"namespace": ns})
@@ -201,3 +214,47 @@ def test_the_cluster_role_is_what_a_full_run_uses(
     print(f"RBAC: {len(allowed)} granted, {len(allowed & seen)} used, {len(unused)} not used here")
     assert unused <= NOT_EXERCISED.keys(), sorted(unused - NOT_EXERCISED.keys())
     assert NOT_EXERCISED.keys() <= allowed, sorted(NOT_EXERCISED.keys() - allowed)
+
+
+def test_namespaced_mode_works_with_roles_and_no_cluster_wide_secrets(
+    audited: tuple[DevCluster, Cluster], tmp_path: Path
+) -> None:
+    """operator.namespaces: Roles in the listed namespaces and the operator's; the ClusterRole
+    keeps only cluster-scoped kinds. Runs after the test above, on the same cluster: applying
+    the namespaced rendering replaces the ClusterRole's rules."""
+    dev, cluster = audited
+    api: client.ApiClient = config.new_client_from_config(cluster.kubeconfig)  # type: ignore[no-untyped-call]
+    crs, core = CRs(api), client.CoreV1Api(api)
+    team, other = unique("team"), unique("other")
+    for ns in (team, other):
+        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
+    kubeconfig, role = operator_kubeconfig(
+        cluster, tmp_path, "--set", f"operator.namespaces={{{team}}}"
+    )
+    assert not {r for r in granted(role) if r[1] in ("secrets", "services.enclave.dev")}
+    sa = f"--as={USER}"
+    for where, expected in ((["-A"], "no"), (["-n", other], "no"), (["-n", team], "yes")):
+        got = cluster.kubectl("auth", "can-i", "list", "secrets", *where, sa, check=False)
+        assert got.stdout.strip() == expected, (where, got.stdout, got.stderr)
+    log = tmp_path / "operator.log"
+    started = time.time()
+    operator = start_operator(kubeconfig, log, WATCH_NAMESPACES=team)
+    try:
+        crs.create(CAS, "cas", {}, team)
+        crs.create(CAS, "cas", {}, other)
+        crs.create(LAS, "team-las", {"namespace": team, "hostPort": 18999})
+        crs.wait_state(CAS, "cas", "HEALTHY", team, timeout=180)
+        crs.wait_state(LAS, "team-las", "HEALTHY", timeout=180)
+        assert not (crs.get(CAS, "cas", other) or {}).get("status"), "a CAS outside was served"
+        for kind, name, ns in ((CAS, "cas", team), (LAS, "team-las", None)):
+            crs.delete(kind, name, ns)
+            crs.wait_gone(kind, name, ns, timeout=120)
+    finally:
+        operator.terminate()
+        operator.wait(timeout=30)
+    refused = [
+        r
+        for r in used(dev.directory / "logs" / "audit.log", since=started)[1]
+        if "/configmaps/" not in r  # the CAS CA copies: none in this run
+    ]
+    assert not refused, f"refused in namespaced mode: {refused}\n{log.read_text()[-3000:]}"

@@ -20,7 +20,13 @@ class LogFormat(StrEnum):
 @app.command()
 def run(
     namespace: Annotated[
-        str | None, typer.Option(help="Watch CAS resources in this namespace only.")
+        list[str] | None,
+        typer.Option(
+            envvar="WATCH_NAMESPACES",
+            help="Namespaced mode: watch namespaced objects (CAS, policies, releases, what they"
+            " own) only here; repeat it, or list them space-separated in WATCH_NAMESPACES. The"
+            " operator's namespace is always added. Default: every namespace.",
+        ),
     ] = None,
     operator_namespace: Annotated[
         str,
@@ -117,7 +123,7 @@ def run(
 
     run_operator(
         operator_namespace,
-        namespace,
+        namespace or [],
         kubeconfig or os.environ.get("KUBECONFIG"),
         verbose,
         metrics_port=metrics_port,

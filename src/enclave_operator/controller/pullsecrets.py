@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from kubernetes.aio import client as aclient
@@ -29,11 +29,16 @@ WATCH_SECONDS = 300  # the API server ends a watch by then; it is resumed from i
 
 
 class PullSecrets:
-    def __init__(self, kube: Kube, changed: Callable[[str, str], None]) -> None:
-        """``changed(namespace, name)``: a pull secret appeared or left."""
+    def __init__(
+        self, kube: Kube, changed: Callable[[str, str], None], namespaces: Sequence[str] = ()
+    ) -> None:
+        """``changed(namespace, name)``: a pull secret appeared or left. ``namespaces``: only
+        these (the operator's namespaced mode, without cluster-wide Secret access)."""
         self._core = aclient.CoreV1Api(kube.api)
         self._changed = changed
         self._names: set[tuple[str, str]] = set()
+        self._scopes: list[str | None] = list(namespaces) or [None]
+        self._unlisted = set(self._scopes)
         self.listed = asyncio.Event()
 
     def exists(self, namespace: str, name: str) -> bool:
@@ -41,13 +46,22 @@ class PullSecrets:
         return (namespace, name) in self._names
 
     async def run(self) -> None:
+        await asyncio.gather(*(self._follow(scope) for scope in self._scopes))
+
+    def _calls(self, scope: str | None) -> tuple[Any, dict[str, str]]:
+        """The list call (every namespace, or one) and its namespace argument."""
+        if scope is None:
+            return self._core.list_secret_for_all_namespaces, {}
+        return self._core.list_namespaced_secret, {"namespace": scope}
+
+    async def _follow(self, scope: str | None) -> None:
         delay = 1.0
         while True:
             try:
-                version = await self._list()
+                version = await self._list(scope)
                 delay = 1.0
                 while True:
-                    version = await self._watch(version)
+                    version = await self._watch(scope, version)
             except asyncio.CancelledError:
                 raise
             except aclient.ApiException as e:
@@ -62,22 +76,28 @@ class PullSecrets:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
 
-    async def _list(self) -> str:
-        listing: Any = await self._core.list_secret_for_all_namespaces(field_selector=SELECTOR)
+    async def _list(self, scope: str | None) -> str:
+        call, where = self._calls(scope)
+        listing: Any = await call(field_selector=SELECTOR, **where)
         names = {(str(s.metadata.namespace), str(s.metadata.name)) for s in listing.items}
-        moved = names ^ self._names if self.listed.is_set() else set()
-        self._names = names
-        self.listed.set()
+        mine = {n for n in self._names if scope is None or n[0] == scope}
+        moved = names ^ mine if scope not in self._unlisted else set()
+        self._names = (self._names - mine) | names
+        self._unlisted.discard(scope)
+        if not self._unlisted:
+            self.listed.set()
         for namespace, name in sorted(moved):
             self._changed(namespace, name)
         return str(listing.metadata.resource_version)
 
-    async def _watch(self, version: str) -> str:
+    async def _watch(self, scope: str | None, version: str) -> str:
         """Follow the stream until the API server ends it; the version to resume from."""
         stream: Any = watch.Watch()  # type: ignore[no-untyped-call]
+        call, where = self._calls(scope)
         try:
             async for event in stream.stream(
-                self._core.list_secret_for_all_namespaces,
+                call,
+                **where,
                 field_selector=SELECTOR,
                 resource_version=version,
                 allow_watch_bookmarks=True,

@@ -59,7 +59,7 @@ class LostLeadership(RuntimeError):
 
 async def operate(
     operator_namespace: str,
-    namespace: str | None = None,
+    namespaces: Sequence[str] = (),
     kubeconfig: str | None = None,
     workers: int = 4,
     metrics_port: int = 8080,
@@ -81,7 +81,8 @@ async def operate(
             {"/healthz": liveness.alive, "/readyz": liveness.readiness},
         )
     liveness.watch("heartbeat", asyncio.create_task(liveness.beat()))
-    controller = Controller(kube, helm, caches, operator_namespace, metrics)
+    watching = watched(namespaces, operator_namespace)
+    controller = Controller(kube, helm, caches, operator_namespace, metrics, watching)
     sweeper = gaps.for_operator(kube, caches, controller.queue.add)
     RelistSignal.install(sweeper.relisted)
     registry = build_registry(
@@ -119,7 +120,7 @@ async def operate(
             if not every_replica(extra):
                 tasks.append(asyncio.create_task(extra.run()))
                 liveness.watch(type(extra).__name__, tasks[-1], may_return=True)
-        await _kopf(registry, namespace, elector)
+        await _kopf(registry, watching, elector)
     finally:
         for task in tasks:
             task.cancel()
@@ -129,7 +130,7 @@ async def operate(
 
 
 async def _kopf(
-    registry: kopf.OperatorRegistry, namespace: str | None, elector: LeaderElector | None
+    registry: kopf.OperatorRegistry, namespaces: list[str], elector: LeaderElector | None
 ) -> None:
     """kopf's watches until it stops, or until the lease is lost (then LostLeadership)."""
 
@@ -147,8 +148,8 @@ async def _kopf(
         registry=registry,
         settings=settings,
         standalone=True,
-        clusterwide=namespace is None,
-        namespaces=[namespace] if namespace else [],
+        clusterwide=not namespaces,
+        namespaces=namespaces,
     )
     if elector is None:
         await watching
@@ -165,6 +166,13 @@ async def _kopf(
     await asyncio.gather(kopf_task, return_exceptions=True)
 
 
+def watched(namespaces: Sequence[str], operator_namespace: str) -> list[str]:
+    """The namespaces whose namespaced objects kopf watches; empty: all (cluster-wide). With a
+    list, the operator's own namespace is always among them: LAS and SGXPlugin releases live
+    there by default. Cluster-scoped kinds (LAS, SGXPlugin, nodes) are watched either way."""
+    return sorted({*namespaces, operator_namespace}) if namespaces else []
+
+
 def every_replica(extension: Extension) -> bool:
     """Extensions marked ``every_replica`` run on standby replicas too (the webhook)."""
     return bool(getattr(extension, "every_replica", False))
@@ -177,7 +185,7 @@ def default_identity() -> str:
 
 def run(
     operator_namespace: str,
-    namespace: str | None,
+    namespaces: Sequence[str],
     kubeconfig: str | None,
     verbose: bool,
     metrics_port: int = 8080,
@@ -192,7 +200,7 @@ def run(
         asyncio.run(
             operate(
                 operator_namespace,
-                namespace,
+                namespaces,
                 kubeconfig,
                 metrics_port=metrics_port,
                 extensions=extensions,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -46,7 +46,9 @@ class Controller:
         caches: Caches,
         operator_namespace: str,
         metrics: OperatorMetrics | None = None,
+        namespaces: Sequence[str] = (),
     ) -> None:
+        """``namespaces``: the namespaced mode's namespaces (empty: every namespace)."""
         self.kube, self.helm, self.caches = kube, helm, caches
         self.metrics = metrics or OperatorMetrics()
         self.operator_namespace = operator_namespace
@@ -56,7 +58,7 @@ class Controller:
         self.drift: dict[CRKey, DriftRepairs] = {}
         self._events: set[asyncio.Task[None]] = set()
         self.versions = ServiceVersions(kube, self.queue.add)
-        self.pull_secrets = PullSecrets(kube, self._pull_secret_changed)
+        self.pull_secrets = PullSecrets(kube, self._pull_secret_changed, namespaces)
 
     def _event(self, ctx: Context, reason: str, message: str, warning: bool) -> None:
         """Events go out beside the reconcile, not in its way (they are best effort anyway)."""
