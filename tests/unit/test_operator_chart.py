@@ -278,3 +278,34 @@ def test_the_operator_client_certificate_is_signed_by_the_cas_ca():
     assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "enclave-operator"
     eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
     assert ExtendedKeyUsageOID.CLIENT_AUTH in eku
+
+
+def test_namespaced_mode_grants_namespaced_kinds_by_roles_only():
+    args = ["template", "enclave", str(CHART), "--namespace", "ns1"]
+    proc = helm(*args, "--set", "operator.namespaces={team-a,team-b}")
+    assert proc.returncode == 0, proc.stderr
+    docs = [d for d in yaml.safe_load_all(proc.stdout) if d]
+    (cluster_role,) = [d for d in docs if d["kind"] == "ClusterRole"]
+    cluster_wide = {r for rule in cluster_role["rules"] for r in rule["resources"]}
+    assert not cluster_wide & {"secrets", "cas", "deployments", "pods", "configmaps"}
+    assert {"las", "sgxplugins", "nodes", "namespaces"} <= cluster_wide
+    roles = {
+        (d["metadata"]["namespace"], d["metadata"]["name"]): d for d in docs if d["kind"] == "Role"
+    }
+    for ns in ("ns1", "team-a", "team-b"):
+        granted = {
+            r for rule in roles[(ns, "enclave-operator")]["rules"] for r in rule["resources"]
+        }
+        assert {"secrets", "cas", "deployments", "pods"} <= granted
+    assert [r["resources"] for r in roles[("default", "enclave-operator-events")]["rules"]] == [
+        ["events"]
+    ]
+    (deployment,) = [d for d in docs if d["kind"] == "Deployment"]
+    env = {
+        e["name"]: e.get("value")
+        for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert env["WATCH_NAMESPACES"] == "team-a team-b"
+    bad = helm(*args, "--set", "operator.namespaces={Team_A}")
+    assert bad.returncode != 0
+    assert "operator.namespaces" in bad.stderr or "namespaces" in bad.stderr
