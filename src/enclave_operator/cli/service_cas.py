@@ -22,8 +22,15 @@ def cas(
     ephemeral: Annotated[
         bool, typer.Option("--ephemeral", help="Say at start that the store is not persistent.")
     ] = False,
+    tls_reload_seconds: Annotated[
+        float,
+        typer.Option(
+            envvar="CAS_TLS_RELOAD_SECONDS",
+            help="Seconds between looks at --tls-dir for a renewed certificate.",
+        ),
+    ] = 10.0,
 ) -> None:
     """Run CAS (simulation mode): policies over HTTPS, stored in SQLite."""
     from enclave_operator.services.cas.server import Settings, run
 
-    run(Settings(db_dir, tls_dir, client_port, enclave_port, host, ephemeral))
+    run(Settings(db_dir, tls_dir, client_port, enclave_port, host, ephemeral, tls_reload_seconds))

@@ -5,10 +5,12 @@ the only way to read the encrypted policies meant for this CAS, so it never appe
 a response or an error. The TLS certificate comes from ``--tls-dir`` (the Secret that
 ``enclavectl install`` writes, whose ``ca.crt`` also verifies the operator's client
 certificate); without one, a self-signed certificate is made once and kept beside the key.
+A renewed certificate in ``--tls-dir`` is taken without a restart (``keep_fresh``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import os
@@ -105,3 +107,48 @@ def is_operator(peer_der: bytes | None) -> bool:
     return (
         bool(names) and names[0].value == OPERATOR_CN and ExtendedKeyUsageOID.CLIENT_AUTH in usage
     )
+
+
+def _stamp(files: TLSFiles) -> tuple[tuple[int, int, int], ...]:
+    paths = [files.cert, files.key, *([files.client_ca] if files.client_ca else [])]
+    return tuple((st.st_ino, st.st_mtime_ns, st.st_size) for st in (p.stat() for p in paths))
+
+
+def _reload(files: TLSFiles, context: ssl.SSLContext, scratch: Path) -> str:
+    """Load the files into the live context, all or nothing: read once into private copies
+    (the kubelet may swap the Secret's files between two reads), tried on a scratch context
+    first (a failed load would leave the live one with a certificate and a key that do not
+    match). The new certificate's expiry, for the log."""
+    scratch.mkdir(mode=0o700, exist_ok=True)
+    cert, key = scratch / "tls.crt", scratch / "tls.key"
+    cert.write_bytes(files.cert.read_bytes())
+    _write_private(key, files.key.read_bytes())
+    ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(cert, key)
+    context.load_cert_chain(cert, key)
+    if files.client_ca:
+        context.load_verify_locations(files.client_ca)
+    key.unlink()
+    return str(x509.load_pem_x509_certificate(cert.read_bytes()).not_valid_after_utc)
+
+
+async def keep_fresh(files: TLSFiles, context: ssl.SSLContext, scratch: Path, every: float) -> None:
+    """Take a renewed certificate without a restart: the kubelet updates a mounted Secret in
+    place, so look at the files every ``every`` seconds and, when they changed, load them into
+    the same context. New connections get the new certificate, open ones keep theirs: renewing
+    costs no connection. A change that does not load is tried again at the next look."""
+    try:
+        stamp = _stamp(files)
+    except OSError:
+        stamp = ()
+    while True:
+        await asyncio.sleep(every)
+        try:
+            now = _stamp(files)
+            if now == stamp:
+                continue
+            until = _reload(files, context, scratch)
+        except (OSError, ssl.SSLError, ValueError) as e:
+            log.warning("the certificate in %s changed but does not load yet: %s", files.cert, e)
+            continue
+        stamp = now
+        log.info("certificate reloaded from %s; valid until %s", files.cert.parent, until)

@@ -27,6 +27,7 @@ class Settings:
     enclave_port: int = 18765
     host: str = "0.0.0.0"
     ephemeral: bool = False
+    tls_reload: float = 10.0  # seconds between looks at --tls-dir for a renewed certificate
 
 
 async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
@@ -45,6 +46,12 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
         files.client_ca or "none (no ca.crt in --tls-dir)",
     )
     runners = []
+    watcher = None
+    if files.cert.parent == settings.tls_dir:  # a self-signed certificate never changes
+        scratch = settings.db_dir / ".tls-reload"
+        watcher = asyncio.create_task(
+            identity.keep_fresh(files, context, scratch, settings.tls_reload)
+        )
     try:
         for app, port in (
             (client_app(registry, settings.ephemeral), settings.client_port),
@@ -59,6 +66,8 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
             ready.set()
         await _until_stopped()
     finally:
+        if watcher is not None:
+            watcher.cancel()
         for runner in runners:
             await runner.cleanup()
         store.close()
