@@ -181,6 +181,26 @@ def test_sgxplugin_follows_a_new_version_too(env, ns):
     CRs(env.api).delete(SGXPLUGIN, name)
 
 
+def test_condition_is_put_back_and_goes_with_auto_update(env, ns):
+    repo = f"{REPOSITORY}-{ns}"
+    push(env, repo, "0.7.0")
+    env.pull_secret(ns, "regcred")
+    name = las(env, ns, repo, "0.7.0", imagePullSecrets=[{"name": "regcred"}])
+    wait_condition(env, name, "UpToDate")
+    # another writer's stale copy of the status, without the condition
+    crs = CRs(env.api)
+    cr = crs.get(LAS, name)
+    kept = [c for c in cr["status"]["conditions"] if c["type"] != "AutoUpdate"]
+    dropped = crs.api.patch_cluster_custom_object_status(
+        LAS.group, LAS.version, LAS.plural, name, {"status": {"conditions": kept}}
+    )
+    assert "AutoUpdate" not in {c["type"] for c in dropped["status"]["conditions"]}
+    wait_condition(env, name, "UpToDate", timeout=30)
+    crs.patch(LAS, name, {"spec": {"autoUpdate": False}})
+    wait_until(lambda: auto_update(env, name) == {}, 30, "no AutoUpdate condition")
+    crs.delete(LAS, name)
+
+
 def test_first_valid_pull_secret_is_used_and_wrong_credentials_name_the_secret(env, ns):
     repo = f"{REPOSITORY}-{ns}"
     push(env, repo, "0.3.0", "0.3.4")

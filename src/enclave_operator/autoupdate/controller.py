@@ -20,18 +20,14 @@ import kopf
 
 from enclave_operator.api.kinds import LAS, SGXPLUGIN, Kind
 from enclave_operator.autoupdate import plan
-from enclave_operator.autoupdate.reference import (
-    CredentialsError,
-    credentials,
-    dockerconfig_of,
-    parse_reference,
-)
+from enclave_operator.autoupdate.reference import CredentialsError, parse_reference
 from enclave_operator.autoupdate.registry import (
     CredentialsRefused,
     RegistryError,
     Unreachable,
     list_tags,
 )
+from enclave_operator.autoupdate.secrets import pull_secret
 from enclave_operator.autoupdate.versions import choose
 from enclave_operator.charts.values import release_namespace
 from enclave_operator.controller import logs
@@ -42,7 +38,6 @@ from enclave_operator.reconcile.report import post_event
 log = logging.getLogger("enclave_operator.autoupdate")
 KINDS: dict[str, Kind] = {k.plural: k for k in (LAS, SGXPLUGIN)}
 INTERVAL = 300.0
-DOCKERCONFIG = "kubernetes.io/dockerconfigjson"
 
 
 class Key(NamedTuple):
@@ -52,11 +47,6 @@ class Key(NamedTuple):
     @property
     def kind(self) -> Kind:
         return KINDS[self.plural]
-
-
-class PullSecret(NamedTuple):
-    name: str | None  # the Secret used, None without one
-    auth: tuple[str, str] | None
 
 
 def _index_id(kind: Kind) -> str:
@@ -91,6 +81,8 @@ class AutoUpdater:
         self._indexes: Mapping[str, Any] = {}
         self._seen: dict[Key, tuple[Any, ...]] = {}
         self._failures: dict[Key, int] = {}
+        self._last: dict[Key, plan.Verdict] = {}  # the condition last written, per resource
+        self._restore: set[Key] = set()
         self._events: set[asyncio.Task[None]] = set()
 
     def register(self, registry: kopf.OperatorRegistry) -> None:
@@ -111,17 +103,28 @@ class AutoUpdater:
         kopf.on.event(*resource, id=f"autoupdate_event_{kind.plural}", registry=registry)(on_event)
 
     def _changed(self, key: Key, body: Mapping[str, Any]) -> None:
-        """A check now when what it depends on changed; otherwise the timer stands."""
-        spec = body.get("spec") or {}
-        if not spec.get("autoUpdate") or (body.get("metadata") or {}).get("deletionTimestamp"):
+        """A check now when what it depends on changed; otherwise the timer stands. A status
+        whose AutoUpdate condition is not the last one written (another writer's stale copy),
+        or that keeps one after autoUpdate was turned off, is put right without a check."""
+        spec, status = body.get("spec") or {}, body.get("status")
+        deleting = (body.get("metadata") or {}).get("deletionTimestamp")
+        if not spec.get("autoUpdate") or deleting:
             self._seen.pop(key, None)
             self._failures.pop(key, None)
+            self._last.pop(key, None)
             self.queue.forget(key)
+            if not deleting and plan.find_condition(status) is not None:
+                self._restore.add(key)
+                self.queue.add(key)
             return
         fingerprint = _fingerprint(spec)
+        last = self._last.get(key)
         if self._seen.get(key) != fingerprint:
             self._seen[key] = fingerprint
             self.queue.forget(key)
+            self.queue.add(key)
+        elif last is not None and not plan.same_condition(plan.find_condition(status), last):
+            self._restore.add(key)
             self.queue.add(key)
 
     def cr(self, key: Key) -> Mapping[str, Any] | None:
@@ -136,7 +139,12 @@ class AutoUpdater:
             key = await self.queue.get()
             extra = logs.cr(key.kind.kind, None, key.name)
             try:
-                delay = await self.check(key)
+                if key in self._restore:
+                    self._restore.discard(key)
+                    await self.restore(key)
+                    delay = None
+                else:
+                    delay = await self.check(key)
             except ApiException as e:
                 delay = 1.0 if e.status in (404, 409) else 10.0
                 log.info("%s: API said %s; again in %.0fs", key.name, e.status, delay, extra=extra)
@@ -147,6 +155,22 @@ class AutoUpdater:
                 self.queue.done(key)
             if delay is not None and key in self._seen:
                 self.queue.add_after(key, delay)
+
+    async def restore(self, key: Key) -> None:
+        """The last condition written again, or none once autoUpdate is off."""
+        cr = self.cr(key)
+        if cr is None:
+            return None
+        if not (cr.get("spec") or {}).get("autoUpdate"):
+            if plan.find_condition(cr.get("status")) is not None:
+                await self._write_conditions(key, cr, None)
+            return None
+        last = self._last.get(key)
+        if last is not None and not plan.same_condition(
+            plan.find_condition(cr.get("status")), last
+        ):
+            await self._report(key, cr, last)
+        return None
 
     async def check(self, key: Key) -> float | None:
         """One look at the registry; returns when to look again (None: not before the spec
@@ -164,7 +188,7 @@ class AutoUpdater:
             return None
         namespace = release_namespace(key.kind, cr, self.operator_namespace)
         try:
-            secret = await self._pull_secret(spec, namespace, ref.host)
+            secret = await pull_secret(self.kube, spec, namespace, ref.host)
             tags = await list_tags(ref, secret.auth, self.ssl)
         except Unreachable as e:
             failures = self._failures[key] = self._failures.get(key, 0) + 1
@@ -189,35 +213,34 @@ class AutoUpdater:
         await self._report(key, cr, verdict)
         return self.interval
 
-    async def _pull_secret(self, spec: Mapping[str, Any], namespace: str, host: str) -> PullSecret:
-        """The first imagePullSecret that exists with the docker-config type (as the service
-        controller chooses it for the pods), and its credentials for ``host``."""
-        for entry in spec.get("imagePullSecrets") or []:
-            name = str(entry.get("name", ""))
-            try:
-                secret = await self.kube.get(f"/api/v1/namespaces/{namespace}/secrets/{name}")
-            except ApiException as e:
-                if e.status == 404:
-                    continue
-                raise
-            if secret.get("type") != DOCKERCONFIG:
-                continue
-            try:
-                return PullSecret(name, credentials(dockerconfig_of(secret), host))
-            except CredentialsError as e:
-                raise CredentialsError(f"Secret {namespace}/{name}: {e}") from e
-        return PullSecret(None, None)
-
     async def _report(self, key: Key, cr: Mapping[str, Any], verdict: plan.Verdict) -> None:
         """The condition (only when it changed), then spec.image, then the Event."""
         previous = plan.find_condition(cr.get("status"))
-        meta = cr["metadata"]
         path = self.kube.custom_path(key.kind, None, key.name)
-        rv = meta.get("resourceVersion")
+        rv = cr["metadata"].get("resourceVersion")
         if not plan.same_condition(previous, verdict):
-            conditions = [
-                c for c in (cr.get("status") or {}).get("conditions") or [] if c is not previous
-            ]
+            rv = await self._write_conditions(key, cr, verdict)
+            if verdict.status == "False" and (previous or {}).get("reason") != verdict.reason:
+                self._event(key, cr, verdict.reason, verdict.message, warning=True)
+        self._last[key] = plan.Verdict(verdict.status, verdict.reason, verdict.message)
+        if verdict.image is not None:
+            body = {"metadata": {"resourceVersion": rv}, "spec": {"image": verdict.image}}
+            await self.kube.merge_patch(path, body)
+            extra = logs.cr(key.kind.kind, None, key.name)
+            log.info("%s: autoUpdate %s", key.name, verdict.message, extra=extra)
+            self._event(key, cr, "AutoUpdated", verdict.message, warning=False)
+
+    async def _write_conditions(
+        self, key: Key, cr: Mapping[str, Any], verdict: plan.Verdict | None
+    ) -> str:
+        """The status's conditions with ours replaced by `verdict` (None: removed). With the
+        resourceVersion: a stale copy gets 409 and is retried, never written over."""
+        meta = cr["metadata"]
+        previous = plan.find_condition(cr.get("status"))
+        conditions = [
+            c for c in (cr.get("status") or {}).get("conditions") or [] if c is not previous
+        ]
+        if verdict is not None:
             changed = previous is None or previous.get("status") != verdict.status
             since = _now() if changed else (previous or {}).get("lastTransitionTime", _now())
             conditions.append(
@@ -227,18 +250,13 @@ class AutoUpdater:
                     "observedGeneration": int(meta.get("generation", 0)),
                 }
             )
-            # resourceVersion: a stale copy gets 409 and is retried, never written over
-            body = {"metadata": {"resourceVersion": rv}, "status": {"conditions": conditions}}
-            patched = await self.kube.merge_patch(path + "/status", body)
-            rv = patched["metadata"]["resourceVersion"]
-            if verdict.status == "False" and (previous or {}).get("reason") != verdict.reason:
-                self._event(key, cr, verdict.reason, verdict.message, warning=True)
-        if verdict.image is not None:
-            body = {"metadata": {"resourceVersion": rv}, "spec": {"image": verdict.image}}
-            await self.kube.merge_patch(path, body)
-            extra = logs.cr(key.kind.kind, None, key.name)
-            log.info("%s: autoUpdate %s", key.name, verdict.message, extra=extra)
-            self._event(key, cr, "AutoUpdated", verdict.message, warning=False)
+        body = {
+            "metadata": {"resourceVersion": meta.get("resourceVersion")},
+            "status": {"conditions": conditions},
+        }
+        path = self.kube.custom_path(key.kind, None, key.name) + "/status"
+        patched = await self.kube.merge_patch(path, body)
+        return str(patched["metadata"]["resourceVersion"])
 
     def _event(
         self, key: Key, cr: Mapping[str, Any], reason: str, message: str, warning: bool
