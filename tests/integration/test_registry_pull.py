@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from enclave_operator.api.kinds import LAS
+from enclave_operator.api.kinds import CAS, LAS
 from enclave_operator.devcluster.nodeconf import NODE_NAME, REAL_NODE_LABEL
 from tests.integration.crs import CRs
 from tests.integration.registry_env import REPOSITORY, RegistryEnv, registry_env, wait_until
@@ -122,3 +122,27 @@ def test_wrong_credentials_are_reported_naming_the_secret(env, ns):
     )
     CRs(env.api).delete(LAS, name)
     CRs(env.api).wait_gone(LAS, name, timeout=120)
+
+
+def test_a_cas_that_cannot_pull_says_so(env, ns):
+    env.pull_secret(ns, "stale", password="not-the-password")
+    spec = {
+        "image": env.registry.image(REPOSITORY, "0.1.0"),
+        "imagePullPolicy": "Always",
+        "imagePullSecrets": [{"name": "stale"}],
+        "nodeSelector": {REAL_NODE_LABEL: "true"},
+    }
+    CRs(env.api).create(CAS, "pull", spec, ns=ns)
+    failed = wait_until(
+        lambda: [
+            c
+            for c in (CRs(env.api).get(CAS, "pull", ns).get("status") or {}).get("conditions") or []
+            if c["type"] == "ImagePulled" and c["status"] == "False"
+        ],
+        180,
+        "ImagePulled False on the CAS",
+    )[0]
+    assert "with imagePullSecret stale" in failed["message"]
+    assert "401 Unauthorized" in failed["message"], failed["message"]
+    CRs(env.api).delete(CAS, "pull", ns=ns)
+    CRs(env.api).wait_gone(CAS, "pull", ns=ns, timeout=120)

@@ -12,8 +12,8 @@ from typing import Any
 
 import kopf
 
-from enclave_operator.api.kinds import LAS, SGXPLUGIN, Kind
-from enclave_operator.charts.values import release_name
+from enclave_operator.api.kinds import CAS, LAS, SGXPLUGIN, Kind
+from enclave_operator.charts.values import release_name, release_namespace
 from enclave_operator.kube import ApiException, Kube
 from enclave_operator.reconcile.report import now_iso, post_event
 
@@ -54,38 +54,61 @@ def verdict(failures: Mapping[str, str]) -> tuple[str, str, str]:
     return "False", "PullFailed", first + more
 
 
+Release = tuple[str, str]  # (namespace, release name), as the pods' labels and namespace say
+CRKey = tuple[Kind, str | None, str]  # (kind, namespace of a CAS, name)
+
+
 class PullReporter:
     def __init__(self, kube: Kube, operator_namespace: str, _cas_exists: object = None) -> None:
-        self.kube = kube
-        self.crs: dict[str, tuple[Kind, str]] = {}  # release name → (kind, CR name)
-        self.bodies: dict[tuple[str, str], Mapping[str, Any]] = {}
-        self.failures: dict[str, dict[str, str]] = {}  # release → pod → failure
+        self.kube, self.operator_namespace = kube, operator_namespace
+        self.crs: dict[Release, CRKey] = {}
+        self.bodies: dict[CRKey, Mapping[str, Any]] = {}
+        self.failures: dict[Release, dict[str, str]] = {}  # pod → why it cannot pull
         self._wake = asyncio.Event()
-        self._dirty: set[str] = set()
+        self._dirty: set[Release] = set()
 
     def register(self, registry: kopf.OperatorRegistry) -> None:
-        for kind in (LAS, SGXPLUGIN):
+        for kind in (CAS, LAS, SGXPLUGIN):
 
-            async def on_cr(name: str, body: kopf.Body, kind: Kind = kind, **_: Any) -> None:
-                self.crs[release_name(kind, name)] = (kind, name)
-                self.bodies[(kind.plural, name)] = dict(body)
+            async def on_cr(
+                name: str,
+                namespace: str | None,
+                body: kopf.Body,
+                type: str | None,
+                kind: Kind = kind,
+                **_: Any,
+            ) -> None:
+                key: CRKey = (kind, namespace, name)
+                release = (
+                    release_namespace(kind, body, self.operator_namespace),
+                    release_name(kind, name),
+                )
+                if type == "DELETED":
+                    self.crs.pop(release, None)
+                    self.bodies.pop(key, None)
+                    self.failures.pop(release, None)
+                    return
+                self.crs[release] = key
+                self.bodies[key] = dict(body)
 
             resource = (kind.group, kind.version, kind.plural)
             kopf.on.event(*resource, id=f"pulls_{kind.plural}", registry=registry)(on_cr)
 
         async def on_pod(body: kopf.Body, type: str | None, **_: Any) -> None:
-            labels = body.get("metadata", {}).get("labels") or {}
-            release, pod = labels.get(INSTANCE), body.get("metadata", {}).get("name")
-            if not release or not pod:
+            meta = body.get("metadata", {})
+            instance, pod = (meta.get("labels") or {}).get(INSTANCE), meta.get("name")
+            if not instance or not pod:
                 return
-            failing = self.failures.setdefault(release, {})
+            release = (str(meta.get("namespace")), str(instance))
             why = None if type == "DELETED" else pull_failure(body)
+            failing = self.failures.get(release) or {}
             if failing.get(pod) == why:
                 return
             if why is None:
                 failing.pop(pod, None)
             else:
                 failing[pod] = why
+            self.failures[release] = failing
             self._dirty.add(release)
             self._wake.set()
 
@@ -106,13 +129,12 @@ class PullReporter:
                     self._wake.set()
                     await asyncio.sleep(1.0)
 
-    async def _report(self, release: str) -> None:
-        if release not in self.crs:
+    async def _report(self, release: Release) -> None:
+        key = self.crs.get(release)
+        cr = self.bodies.get(key) if key else None
+        if key is None or cr is None:
             return
-        kind, name = self.crs[release]
-        cr = self.bodies.get((kind.plural, name))
-        if cr is None:
-            return
+        kind, namespace, name = key
         status, reason, message = verdict(self.failures.get(release) or {})
         conditions = list((cr.get("status") or {}).get("conditions") or [])
         current = next((c for c in conditions if c.get("type") == CONDITION), None)
@@ -130,7 +152,7 @@ class PullReporter:
             {"type": CONDITION, "status": status, "reason": reason, "message": message,
              "lastTransitionTime": since}
         )  # fmt: skip
-        path = self.kube.custom_path(kind, None, name) + "/status"
+        path = self.kube.custom_path(kind, namespace, name) + "/status"
         body = {"metadata": {"resourceVersion": cr["metadata"].get("resourceVersion")},
                 "status": {"conditions": conditions}}  # fmt: skip
         await self.kube.merge_patch(path, body)
