@@ -168,7 +168,7 @@ def node_port_holder(core: client.CoreV1Api, ns: str) -> int:
     """A Service of someone else's holding a NodePort, so a CAS asking for it fails to apply."""
     for _ in range(20):
         port = random.randint(30000, 32767)
-        body = {
+        body: Any = {
             "metadata": {"name": "port-holder"},
             "spec": {"type": "NodePort", "ports": [{"port": 1, "nodePort": port}]},
         }
@@ -200,7 +200,8 @@ def pvc_uid(core: client.CoreV1Api, ns: str, name: str) -> str | None:
         if e.status == 404:
             return None
         raise
-    return None if pvc.metadata.deletion_timestamp else str(pvc.metadata.uid)
+    meta: Any = pvc.metadata
+    return None if meta.deletion_timestamp else str(meta.uid)
 
 
 def settle(

@@ -152,7 +152,7 @@ class Fighter(threading.Thread):
     def run(self) -> None:
         while not self.stop.wait(0.2):
             try:
-                ds = self.apps.read_namespaced_daemon_set(self.name, self.ns)
+                ds: Any = self.apps.read_namespaced_daemon_set(self.name, self.ns)
                 container = ds.spec.template.spec.containers[0]
                 if container.image != "fighter:1":
                     body = {"name": container.name, "image": "fighter:1"}
