@@ -26,6 +26,8 @@ async def pull_secret(kube: Kube, spec: Mapping[str, Any], namespace: str, host:
         except ApiException as e:
             if e.status == 404:
                 continue
+            if e.status == 403:  # namespaced mode: the operator reads no Secret there
+                raise CredentialsError(f"Secret {namespace}/{name}: the operator may not read it")
             raise
         if secret.get("type") != DOCKERCONFIG:
             continue
