@@ -27,7 +27,9 @@ async def pull_secret(kube: Kube, spec: Mapping[str, Any], namespace: str, host:
             if e.status == 404:
                 continue
             if e.status == 403:  # namespaced mode: the operator reads no Secret there
-                raise CredentialsError(f"Secret {namespace}/{name}: the operator may not read it")
+                raise CredentialsError(
+                    f"Secret {namespace}/{name}: the operator may not read it"
+                ) from e
             raise
         if secret.get("type") != DOCKERCONFIG:
             continue
