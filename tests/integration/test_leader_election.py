@@ -7,8 +7,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -20,14 +18,12 @@ from kubernetes import client, config
 
 from enclave_operator.api.kinds import CAS
 from enclave_operator.controller.leader import LEASE_NAME
-from enclave_operator.devcluster.binaries import ensure_built
-from enclave_operator.devcluster.cluster import DevCluster
 from enclave_operator.devcluster.processes import free_port
-from tests.integration.conftest import ROOT, Cluster
+from tests.integration.conftest import Cluster
 from tests.integration.crs import CRs, unique
+from tests.integration.isolated import NS, isolated_cluster, start_operator, stop_operator
 from tests.integration.waiting import wait_for
 
-NS = "enclave-system"
 TAKEOVER = 15.0
 
 
@@ -37,21 +33,9 @@ class Replica:
 
     def __init__(self, kubeconfig: str, log: Path) -> None:
         self.port, self.log = free_port(), log
-        env = {
-            **os.environ,
-            "KUBECONFIG": kubeconfig,
-            "OPERATOR_NAMESPACE": NS,
-            "METRICS_PORT": str(self.port),
-            "LEADER_ELECTION": "true",
-        }
-        with log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "enclave_operator.cli", "operator", "run"],
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        self.proc = start_operator(
+            kubeconfig, log, METRICS_PORT=str(self.port), LEADER_ELECTION="true"
+        )
 
     def get(self, path: str) -> tuple[int, str]:
         try:
@@ -85,31 +69,14 @@ class Replica:
         self.proc.wait()
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        stop_operator(self.proc)
 
 
 @pytest.fixture(scope="module")
 def ha(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cluster, client.ApiClient]]:
-    tools = ensure_built()
-    dev = DevCluster(tmp_path_factory.mktemp("ha") / "dev")
-    dev.up(nodes=2, say=lambda m: None)
-    try:
-        cluster = Cluster(str(dev.kubeconfig), tools.directory)
-        cluster.kubectl("apply", "--server-side", "-f", str(ROOT / "config" / "crd"))
-        cluster.kubectl(
-            "wait", "--for=condition=Established", "--timeout=60s", "-f", str(ROOT / "config/crd")
-        )
-        cluster.kubectl("create", "namespace", NS)
+    with isolated_cluster(tmp_path_factory, "ha") as (_, cluster):
         api: client.ApiClient = config.new_client_from_config(cluster.kubeconfig)  # type: ignore[no-untyped-call]
         yield cluster, api
-    finally:
-        dev.down(say=lambda m: None)
 
 
 def holder(api: client.ApiClient) -> str:

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,14 +23,13 @@ import yaml
 from kubernetes import client, config
 
 from enclave_operator.api.kinds import CAS, LAS, SGXPLUGIN, SIGNED_POLICY
-from enclave_operator.devcluster.binaries import ensure_built
 from enclave_operator.devcluster.cluster import DevCluster
 from enclave_operator.devcluster.processes import free_port
 from tests.integration.conftest import ROOT, Cluster
 from tests.integration.crs import CRs, unique
+from tests.integration.isolated import NS, isolated_cluster, start_operator, stop_operator
 from tests.integration.waiting import wait_for
 
-NS = "enclave-system"
 USER = f"system:serviceaccount:{NS}:enclave-operator"
 Permission = tuple[str, str, str]  # (API group, resource[/subresource], verb)
 
@@ -95,18 +92,8 @@ def used(audit_log: Path, since: float = 0.0) -> tuple[set[Permission], list[str
 
 @pytest.fixture(scope="module")
 def audited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DevCluster, Cluster]]:
-    tools = ensure_built()
-    dev = DevCluster(tmp_path_factory.mktemp("rbac") / "dev")
-    dev.up(nodes=2, say=lambda m: None)
-    try:
-        cluster = Cluster(str(dev.kubeconfig), tools.directory)
-        crds = str(ROOT / "config" / "crd")
-        cluster.kubectl("apply", "--server-side", "-f", crds)
-        cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", crds)
-        cluster.kubectl("create", "namespace", NS)
-        yield dev, cluster
-    finally:
-        dev.down(say=lambda m: None)
+    with isolated_cluster(tmp_path_factory, "rbac") as both:
+        yield both
 
 
 def operator_kubeconfig(
@@ -142,24 +129,15 @@ def operator_kubeconfig(
     return path, role
 
 
-def start_operator(kubeconfig: Path, log: Path, **extra: str) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "KUBECONFIG": str(kubeconfig),
-        "OPERATOR_NAMESPACE": NS,
-        "METRICS_PORT": str(free_port()),
-        "LEADER_ELECTION": "true",
-        "WEBHOOK_CONFIG": "enclave-operator-webhook",
-        "WEBHOOK_PORT": str(free_port()),
-        **extra,
-    }
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "enclave_operator.cli", "operator", "run"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+def operate(kubeconfig: Path, log: Path, **env: str) -> subprocess.Popen[bytes]:
+    return start_operator(
+        kubeconfig,
+        log,
+        LEADER_ELECTION="true",
+        WEBHOOK_CONFIG="enclave-operator-webhook",
+        WEBHOOK_PORT=str(free_port()),
+        **env,
+    )
 
 
 def test_the_cluster_role_is_what_a_full_run_uses(
@@ -172,7 +150,7 @@ def test_the_cluster_role_is_what_a_full_run_uses(
     ns = unique("rbac")
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
     log = tmp_path / "operator.log"
-    operator = start_operator(kubeconfig, log)
+    operator = operate(kubeconfig, log)
     try:
         crs.create(CAS, "cas", {"persistence": {"enabled": True, "size": "1Gi"}}, ns)
         crs.create(LAS, "las", {"namespace": ns})
@@ -203,8 +181,7 @@ def test_the_cluster_role_is_what_a_full_run_uses(
         for kind, name, namespace in services:
             crs.wait_gone(kind, name, namespace, timeout=120)
     finally:
-        operator.terminate()
-        operator.wait(timeout=30)
+        stop_operator(operator, timeout=30)
     seen, refused = used(dev.directory / "logs" / "audit.log")
     assert not refused, f"refused to the operator: {refused}\n{log.read_text()[-3000:]}"
     allowed = granted(role)
@@ -238,7 +215,7 @@ def test_namespaced_mode_works_with_roles_and_no_cluster_wide_secrets(
         assert got.stdout.strip() == expected, (where, got.stdout, got.stderr)
     log = tmp_path / "operator.log"
     started = time.time()
-    operator = start_operator(kubeconfig, log, WATCH_NAMESPACES=team)
+    operator = operate(kubeconfig, log, WATCH_NAMESPACES=team)
     try:
         crs.create(CAS, "cas", {}, team)
         crs.create(CAS, "cas", {}, other)
@@ -246,12 +223,11 @@ def test_namespaced_mode_works_with_roles_and_no_cluster_wide_secrets(
         crs.wait_state(CAS, "cas", "HEALTHY", team, timeout=180)
         crs.wait_state(LAS, "team-las", "HEALTHY", timeout=180)
         assert not (crs.get(CAS, "cas", other) or {}).get("status"), "a CAS outside was served"
-        for kind, name, ns in ((CAS, "cas", team), (LAS, "team-las", None)):
-            crs.delete(kind, name, ns)
-            crs.wait_gone(kind, name, ns, timeout=120)
+        for kind, name, scope in ((CAS, "cas", team), (LAS, "team-las", None)):
+            crs.delete(kind, name, scope)
+            crs.wait_gone(kind, name, scope, timeout=120)
     finally:
-        operator.terminate()
-        operator.wait(timeout=30)
+        stop_operator(operator, timeout=30)
     refused = [
         r
         for r in used(dev.directory / "logs" / "audit.log", since=started)[1]

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,31 +18,17 @@ import pytest
 from kubernetes import client, config
 
 from enclave_operator.api.kinds import CAS
-from enclave_operator.devcluster.binaries import ensure_built
 from enclave_operator.devcluster.cluster import DevCluster
-from enclave_operator.devcluster.processes import free_port
 from enclave_operator.devcluster.restart import restart
-from tests.integration.conftest import ROOT, Cluster
 from tests.integration.crs import CRs, unique
+from tests.integration.isolated import isolated_cluster, start_operator, stop_operator
 from tests.integration.waiting import wait_for
-
-NS = "enclave-system"
 
 
 @pytest.fixture(scope="module")
 def gap_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevCluster]:
-    tools = ensure_built()
-    dev = DevCluster(tmp_path_factory.mktemp("gaps") / "dev")
-    dev.up(nodes=1, say=lambda m: None)
-    try:
-        cluster = Cluster(str(dev.kubeconfig), tools.directory)
-        crds = str(ROOT / "config" / "crd")
-        cluster.kubectl("apply", "--server-side", "-f", crds)
-        cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", crds)
-        cluster.kubectl("create", "namespace", NS)
+    with isolated_cluster(tmp_path_factory, "gaps", nodes=1) as (dev, _):
         yield dev
-    finally:
-        dev.down(say=lambda m: None)
 
 
 def uid(obj: Any) -> str:
@@ -71,20 +55,7 @@ def test_an_owned_object_deleted_during_an_apiserver_restart_is_recreated(
     ns = unique("gap")
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
     log = tmp_path / "operator.log"
-    env = {
-        **os.environ,
-        "KUBECONFIG": str(gap_cluster.kubeconfig),
-        "OPERATOR_NAMESPACE": NS,
-        "METRICS_PORT": str(free_port()),
-    }
-    with log.open("ab") as out:
-        operator = subprocess.Popen(
-            [sys.executable, "-m", "enclave_operator.cli", "operator", "run"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    operator = start_operator(gap_cluster.kubeconfig, log)
     try:
         crs.create(CAS, "cas", {}, ns)
         crs.wait_state(CAS, "cas", "HEALTHY", ns, timeout=120)
@@ -115,10 +86,5 @@ def test_an_owned_object_deleted_during_an_apiserver_restart_is_recreated(
         text = log.read_text(errors="replace")
         assert "was deleted while the watch was down" in text, text[-3000:]
     finally:
-        os.killpg(operator.pid, signal.SIGTERM)
-        try:
-            operator.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(operator.pid, signal.SIGKILL)
-            operator.wait()
+        stop_operator(operator)
         print("operator log tail:\n" + "\n".join(log.read_text().splitlines()[-25:]))
