@@ -97,7 +97,13 @@ def cas_status() -> Schema:
     """``status`` of a CAS."""
     return _status(
         "Observed state of the CAS, written by the operator.",
-        {"version": string("CAS version reported by the running CAS pod.")},
+        {
+            "version": string("CAS version reported by the running CAS pod."),
+            "certificateNotAfter": timestamp(
+                "When the TLS certificate CAS serves (tls.crt of its Secret cas-<name>-tls)"
+                " expires. The CertificateValid condition turns False 30 days before."
+            ),
+        },
     )
 
 

@@ -9,6 +9,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+from enclave_operator.figures.cluster import unix
+
 log = logging.getLogger("enclave_operator.metrics")
 STATES = ("HEALTHY", "PENDING", "UNHEALTHY")
 CR = ("namespace", "name")
@@ -62,6 +64,12 @@ class OperatorMetrics:
             "enclave_las_node_ready",
             "1 when the node's LAS pod is ready",
             [*CR, "node"],
+            registry=r,
+        )
+        self.certificate = Gauge(
+            "enclave_cas_certificate_not_after_seconds",
+            "status.certificateNotAfter: unix time the CAS's TLS certificate expires",
+            CR,
             registry=r,
         )
         self.version = Gauge(
@@ -119,6 +127,8 @@ class OperatorMetrics:
                 put(self.las_node_ready, (*cr, node), 1.0 if detail.get("ready") else 0.0)
         if status.get("version"):
             put(self.version, (kind, *cr, status["version"]), 1.0)
+        if kind == "cas" and status.get("certificateNotAfter"):
+            put(self.certificate, cr, unix(status["certificateNotAfter"]))
         for gauge, labels in self._series.get(key, []):
             if (gauge, labels) not in series:
                 gauge.remove(*labels)

@@ -15,12 +15,14 @@ from enclave_operator.charts.kept import delete_kept, kept_objects
 from enclave_operator.charts.values import release_name, release_namespace, values_for
 from enclave_operator.controller import logs
 from enclave_operator.controller.caches import SERVICE_KINDS, Caches, CRKey
+from enclave_operator.controller.certificates import Certificates
 from enclave_operator.controller.drift import DriftRepairs
 from enclave_operator.controller.memory import EXPECT_TIMEOUT, Memory
 from enclave_operator.controller.metrics import OperatorMetrics
 from enclave_operator.controller.pullsecrets import DOCKER_CONFIG, PullSecrets
 from enclave_operator.controller.queue import Backoff, WorkQueue
 from enclave_operator.controller.versions import ServiceVersions
+from enclave_operator.figures.certificate import certificate_figures, with_certificate
 from enclave_operator.figures.cluster import unix
 from enclave_operator.figures.compute import Figures, cas_figures, las_figures, sgx_figures
 from enclave_operator.helm.releases import ObjectRef
@@ -29,7 +31,7 @@ from enclave_operator.kube import ApiException, Kube
 from enclave_operator.reconcile import actions
 from enclave_operator.reconcile.actions.context import Context
 from enclave_operator.reconcile.decide import decide
-from enclave_operator.reconcile.model import Action, ActionKind, Decision
+from enclave_operator.reconcile.model import Action, ActionKind, Condition, Decision, Status
 from enclave_operator.reconcile.observe import STALL_AFTER, Inputs, observe
 from enclave_operator.reconcile.report import desired_status, now_iso, patch_status, post_event
 
@@ -58,6 +60,7 @@ class Controller:
         self.drift: dict[CRKey, DriftRepairs] = {}
         self._events: set[asyncio.Task[None]] = set()
         self.versions = ServiceVersions(kube, self.queue.add)
+        self.certificates = Certificates(kube, self._certificate_changed, namespaces)
         self.pull_secrets = PullSecrets(kube, self._pull_secret_changed, namespaces)
 
     def _event(self, ctx: Context, reason: str, message: str, warning: bool) -> None:
@@ -69,7 +72,11 @@ class Controller:
         task.add_done_callback(self._events.discard)
 
     async def run(self, workers: int = 4) -> None:
-        await asyncio.gather(self.pull_secrets.run(), *(self._worker() for _ in range(workers)))
+        await asyncio.gather(
+            self.pull_secrets.run(),
+            self.certificates.run(),
+            *(self._worker() for _ in range(workers)),
+        )
 
     async def _worker(self) -> None:
         while True:
@@ -142,6 +149,7 @@ class Controller:
                 notes=notes,
                 alerts=figures.alerts,
                 starting=figures.starting,
+                figures=tuple(Condition(t, Status(s), r, m) for t, s, r, m in figures.conditions),
                 now=now,
                 helm_busy=self.helm.busy(ctx.release_name, rel_ns),
                 kept=kept_objects(kind, ctx.release_name, rel_ns),
@@ -175,7 +183,12 @@ class Controller:
         pods = self.caches.release_pods(namespace, release)
         if key.kind is CAS:
             port = int((spec.get("service") or {}).get("clientPort") or 8081)
-            return cas_figures(pods, self.versions.cas(key, release, namespace, port, pods))
+            secret = f"{release}-tls"  # the CAS chart mounts it (enclavectl install writes it)
+            expiry = self.certificates.expiry(namespace, secret)
+            return with_certificate(
+                cas_figures(pods, self.versions.cas(key, release, namespace, port, pods)),
+                certificate_figures(secret, expiry, now),
+            )
         # the charts name the DaemonSet after the release; without one, pods are still to come
         daemonset = self.caches.lookup(ObjectRef("apps/v1", "DaemonSet", namespace, release))
         since = unix(daemonset["metadata"].get("creationTimestamp")) if daemonset else now
@@ -270,6 +283,14 @@ class Controller:
                     and release_namespace(kind, cr or {}, self.operator_namespace) == namespace
                 ):
                     self.queue.add(key)
+
+    def _certificate_changed(self, namespace: str, name: str) -> None:
+        """A TLS Secret came, changed or left: the CAS that serves it, again."""
+        if not self.caches.ready:
+            return
+        for key in self.caches.keys(CAS):
+            if key.namespace == namespace and f"{release_name(CAS, key.name)}-tls" == name:
+                self.queue.add(key)
 
 
 def _cr(key: CRKey) -> dict[str, Any]:

@@ -19,6 +19,7 @@ class Figures:
     alerts: tuple[str, ...] = ()  # one line per alerting figure, naming the nodes
     starting: tuple[str, ...] = ()  # nodes whose daemon pod is still within its grace
     recheck_at: float | None = None  # unix time the first grace ends: the figures change then
+    conditions: tuple[tuple[str, str, str, str], ...] = ()  # (type, status, reason, message)
 
 
 def _node_states(

@@ -80,6 +80,7 @@ def cr_conditions(obs: Observation) -> list[Condition]:
         _release_failed(rel),
         _release_deployed(rel),
         *_objects_present(obs),
+        *obs.figures,
     ]
 
 

@@ -112,6 +112,7 @@ class Observation:
     notes: tuple[str, ...] = ()  # facts worth a word in IsHealthy's message
     alerts: tuple[str, ...] = ()  # alerting status figures, each naming its nodes
     starting: tuple[str, ...] = ()  # nodes whose daemon pod is still starting
+    figures: tuple[Condition, ...] = ()  # CR conditions the figures state (CertificateValid)
     kept: tuple[ObservedObject, ...] = ()  # objects Helm keeps after an uninstall (CAS's claim)
     delete_kept: bool = False  # the spec asks for them to go with the CR
     drift_repeats: int = 0  # upgrades in a row that left `repeated_drift` behind

@@ -10,7 +10,13 @@ from enclave_operator.api.kinds import Kind
 from enclave_operator.charts.drift import contradictions
 from enclave_operator.helm.releases import ObjectRef, Release, ReleaseStatus, last_good, latest
 from enclave_operator.reconcile.health import object_health
-from enclave_operator.reconcile.model import Observation, ObservedObject, ObservedRelease, OwnerRef
+from enclave_operator.reconcile.model import (
+    Condition,
+    Observation,
+    ObservedObject,
+    ObservedRelease,
+    OwnerRef,
+)
 
 FINALIZER = "enclave.dev/release"
 STALL_AFTER = 30.0  # seconds a release may stay pending before it counts as abandoned
@@ -38,6 +44,7 @@ class Inputs:
     notes: tuple[str, ...] = ()
     alerts: tuple[str, ...] = ()
     starting: tuple[str, ...] = ()
+    figures: tuple[Condition, ...] = ()
     now: float = 0.0
     helm_busy: bool = False  # a helm process of this operator is acting on the release now
     kept: tuple[ObjectRef, ...] = ()  # objects Helm keeps after an uninstall
@@ -75,6 +82,7 @@ def observe(i: Inputs) -> Observation:
         notes=i.notes,
         alerts=i.alerts,
         starting=i.starting,
+        figures=i.figures,
         kept=tuple(_observe_object(i, ref) for ref in i.kept) if deleting else (),
         delete_kept=i.delete_kept,
         drift_repeats=i.drift_repeats,

@@ -1,0 +1,64 @@
+"""A CAS's TLS certificate in its figures: when it expires, whether that is near, and when the
+answer changes (nothing else happens at that moment, so the caller looks again then)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, replace
+
+from enclave_operator.figures.compute import Figures
+
+WARN_BEFORE = 30 * 86400.0
+"""Seconds before expiry from which the certificate counts as expiring (a third of the
+30-day certificates the webhook uses, a month of the CAS's one-year ones)."""
+UNREADABLE = -1.0
+
+
+@dataclass(frozen=True)
+class CertificateFigures:
+    status: dict[str, str]  # merged into the CR's status
+    condition: tuple[str, str, str] | None  # CertificateValid: (status, reason, message)
+    alert: str | None  # expired: the CAS cannot be reached with verified TLS
+    recheck_at: float | None
+
+
+def _iso(at: float) -> str:
+    return dt.datetime.fromtimestamp(at, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def certificate_figures(secret: str, not_after: float | None, now: float) -> CertificateFigures:
+    """``not_after``: the expiry of tls.crt in ``secret`` (unix time), None without the
+    Secret (the CAS then serves a self-signed certificate of its own), UNREADABLE."""
+    if not_after is None:
+        return CertificateFigures({}, None, None, None)
+    if not_after == UNREADABLE:
+        message = f"tls.crt of Secret {secret} is not a PEM certificate"
+        return CertificateFigures({}, ("False", "Unreadable", message), None, None)
+    when = _iso(not_after)
+    left = not_after - now
+    status = {"certificateNotAfter": when}
+    if left <= 0:
+        message = f"tls.crt of Secret {secret} expired at {when}: renew it"
+        return CertificateFigures(
+            status, ("False", "Expired", message), f"certificate expired at {when}", None
+        )
+    days = f"{left / 86400:.0f} days"
+    if left <= WARN_BEFORE:
+        message = f"tls.crt of Secret {secret} expires at {when}, in {days}: renew it"
+        return CertificateFigures(status, ("False", "ExpiresSoon", message), None, not_after)
+    message = f"tls.crt of Secret {secret} is valid until {when} ({days})"
+    return CertificateFigures(status, ("True", "Valid", message), None, not_after - WARN_BEFORE)
+
+
+def with_certificate(figures: Figures, cert: CertificateFigures) -> Figures:
+    """The CAS's figures with its certificate's: the status field, the CertificateValid
+    condition, the alert when expired, and the earlier of the two moments to look again."""
+    moments = [t for t in (figures.recheck_at, cert.recheck_at) if t is not None]
+    condition = (("CertificateValid", *cert.condition),) if cert.condition else ()
+    return replace(
+        figures,
+        status={**figures.status, **cert.status},
+        alerts=(*figures.alerts, *((cert.alert,) if cert.alert else ())),
+        recheck_at=min(moments, default=None),
+        conditions=(*figures.conditions, *condition),
+    )
