@@ -13,8 +13,8 @@ from enclave_operator.api.kinds import CAS, LAS
 from enclave_operator.charts import chart_path
 from enclave_operator.charts.kept import delete_kept, kept_objects
 from enclave_operator.charts.values import release_name, release_namespace, values_for
-from enclave_operator.controller import logs
-from enclave_operator.controller.caches import SERVICE_KINDS, Caches, CRKey
+from enclave_operator.controller import logs, requeue
+from enclave_operator.controller.caches import Caches, CRKey
 from enclave_operator.controller.certificates import Certificates
 from enclave_operator.controller.drift import DriftRepairs
 from enclave_operator.controller.memory import EXPECT_TIMEOUT, Memory
@@ -270,27 +270,14 @@ class Controller:
         return chosen, tuple(notes)
 
     def _pull_secret_changed(self, namespace: str, name: str) -> None:
-        """A pull secret came or went: every CR naming it in that namespace, again."""
-        if not self.caches.ready:
-            return  # nothing reconciled yet: the first passes read the list
-        for kind in SERVICE_KINDS:
-            for key in self.caches.keys(kind):
-                cr = self.caches.cr(key)
-                spec = (cr or {}).get("spec") or {}
-                names = {e.get("name") for e in spec.get("imagePullSecrets") or []}
-                if (
-                    name in names
-                    and release_namespace(kind, cr or {}, self.operator_namespace) == namespace
-                ):
-                    self.queue.add(key)
+        for key in requeue.naming_pull_secret(
+            self.caches, self.operator_namespace, namespace, name
+        ):
+            self.queue.add(key)
 
     def _certificate_changed(self, namespace: str, name: str) -> None:
-        """A TLS Secret came, changed or left: the CAS that serves it, again."""
-        if not self.caches.ready:
-            return
-        for key in self.caches.keys(CAS):
-            if key.namespace == namespace and f"{release_name(CAS, key.name)}-tls" == name:
-                self.queue.add(key)
+        for key in requeue.serving_certificate(self.caches, namespace, name):
+            self.queue.add(key)
 
 
 def _cr(key: CRKey) -> dict[str, Any]:
