@@ -100,15 +100,27 @@ def foreign_pods(cluster: Cluster, pods: int) -> None:
 
     t0 = time.monotonic()
     pc.pool(16, one, [str(i) for i in range(pods)])
+    running = 0
     while time.monotonic() - t0 < 1800:
-        page = core.list_namespaced_pod("foreign", field_selector="status.phase=Running", limit=1)
-        left = page.metadata.remaining_item_count if page.metadata else None
-        running = len(page.items) + (left or 0)
+        running = _running_pods(core)
         if running >= pods:
             print(f"  {pods} foreign pods Running in {time.monotonic() - t0:.0f}s", flush=True)
             return
         time.sleep(10)
     raise TimeoutError(f"foreign pods: {running}/{pods} Running after 1800s")
+
+
+def _running_pods(core: client.CoreV1Api) -> int:
+    """Counted page by page: with a field selector the API server gives no remaining count."""
+    count, token = 0, None
+    while True:
+        page = core.list_namespaced_pod(
+            "foreign", field_selector="status.phase=Running", limit=1000, _continue=token
+        )
+        count += len(page.items)
+        token = page.metadata.var_continue if page.metadata else None
+        if not token:
+            return count
 
 
 def memory(cluster: Cluster, line: FinishLine, run_op: RunOp, count: int, pods: int) -> None:
