@@ -3,7 +3,10 @@ converged, no orphan object, no duplicate or pending release record, no data los
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import gzip
+import json
 import random
 import time
 from collections.abc import Callable
@@ -13,6 +16,7 @@ from typing import Any
 from kubernetes import client
 
 from enclave_operator.api.kinds import LAS
+from enclave_operator.helm.releases import decode_payload
 from tests.integration.crs import CRs, unique
 from tests.integration.operator_process import OperatorProcess
 from tests.integration.test_reconcile import las_spec
@@ -238,3 +242,22 @@ def healthy_las(crs: CRs, ns: str) -> tuple[str, str, dict[str, Any]]:
     name = unique("las")
     crs.create(LAS, name, las_spec(ns))
     return name, f"las-{name}", crs.wait_state(LAS, name, "HEALTHY", timeout=SLOW)
+
+
+def write_pending_upgrade(core: client.CoreV1Api, ns: str, release: str, age: float) -> None:
+    """Revision 2 as helm writes it when it starts an upgrade (and then dies): a new Secret
+    labelled createdAt, no modifiedAt, with the labels of the release it upgrades."""
+    first = release_records(core, ns, release)[0]
+    payload = decode_payload(first.data["release"])
+    payload["version"] = 2
+    payload["info"]["status"] = "pending-upgrade"
+    inner = base64.b64encode(gzip.compress(json.dumps(payload).encode()))
+    labels = {**first.metadata.labels, "status": "pending-upgrade", "version": "2"}
+    labels.pop("modifiedAt", None)
+    labels["createdAt"] = str(int(time.time() - age))
+    body: Any = {
+        "metadata": {"name": f"sh.helm.release.v1.{release}.v2", "labels": labels},
+        "type": "helm.sh/release.v1",
+        "data": {"release": base64.b64encode(inner).decode()},
+    }
+    core.create_namespaced_secret(ns, body)

@@ -29,6 +29,7 @@ from tests.integration.faults import (
     pvc_uid,
     release_records,
     settle,
+    write_pending_upgrade,
 )
 from tests.integration.test_reconcile import las_spec
 from tests.integration.waiting import wait_for
@@ -76,7 +77,7 @@ def test_sigkill_of_the_operator_group_at_each_action(case, killer, crs, api_cli
     core, apps = client.CoreV1Api(api_client), client.AppsV1Api(api_client)
     ns, kind, present, cr_ns = namespace, LAS, True, None
     pvc_before: str | None = None
-    if case in ("add_finalizer", "install", "wait"):
+    if case in ("add_finalizer", "install"):
         name = unique("las")
         release = f"las-{name}"
         killer.arm()
@@ -86,16 +87,18 @@ def test_sigkill_of_the_operator_group_at_each_action(case, killer, crs, api_cli
         else:
             pending = has_record(core, ns, release, "pending-install")
             landed = killer.kill_at(name, "INSTALL", helm=True, ready=pending)
-        if case == "wait":
-            killer.restart()
-            wait_for(
-                lambda: _condition(crs.get(LAS, name), "ReleaseSteady"),
-                lambda c: c is not None and c["status"] == "False",
-                timeout=60,
-                what="the restarted operator to wait on the pending record",
-            )
-            killer.operator.kill_group()
-            landed = "while waiting on a pending-install record"
+    elif case == "wait":
+        # a fresh pending record, as a helm that is (or may be) still running leaves it
+        name, release, _ = healthy_las(crs, ns)
+        write_pending_upgrade(core, ns, release, age=0)
+        wait_for(
+            lambda: _condition(crs.get(LAS, name), "ReleaseSteady"),
+            lambda c: c is not None and c["status"] == "False",
+            timeout=60,
+            what="the operator to wait on the pending record",
+        )
+        killer.operator.kill_group()
+        landed = "while waiting on a fresh pending-upgrade record"
     elif case in ("uninstall_failed", "rollback"):
         kind, cr_ns, name = CAS, ns, unique("cas")
         release = f"cas-{name}"

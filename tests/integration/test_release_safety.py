@@ -4,8 +4,6 @@ that something keeps putting back."""
 
 from __future__ import annotations
 
-import base64
-import gzip
 import json
 import threading
 import time
@@ -16,9 +14,9 @@ from kubernetes import client
 
 from enclave_operator.api.kinds import CAS, LAS
 from enclave_operator.charts import chart_path
-from enclave_operator.helm.releases import OPERATOR_LABEL, decode_payload
+from enclave_operator.helm.releases import OPERATOR_LABEL
 from tests.integration.crs import CRs, condition, unique
-from tests.integration.faults import record_trouble, release_records
+from tests.integration.faults import record_trouble, release_records, write_pending_upgrade
 from tests.integration.test_reconcile import las_spec
 from tests.integration.waiting import wait_for
 
@@ -41,22 +39,7 @@ def test_a_pending_upgrade_record_an_hour_old_is_rolled_back(crs, api_client, na
     crs.create(LAS, name, las_spec(namespace))
     try:
         crs.wait_state(LAS, name, "HEALTHY")
-        first = release_records(core, namespace, release)[0]
-        payload = decode_payload(first.data["release"])
-        payload["version"] = 2
-        payload["info"]["status"] = "pending-upgrade"
-        inner = base64.b64encode(gzip.compress(json.dumps(payload).encode())).decode()
-        labels = {**first.metadata.labels, "status": "pending-upgrade", "version": "2"}
-        labels.pop("modifiedAt", None)
-        labels["createdAt"] = str(int(time.time()) - 3600)
-        core.create_namespaced_secret(
-            namespace,
-            {
-                "metadata": {"name": f"sh.helm.release.v1.{release}.v2", "labels": labels},
-                "type": "helm.sh/release.v1",
-                "data": {"release": base64.b64encode(inner.encode()).decode()},
-            },
-        )
+        write_pending_upgrade(core, namespace, release, age=3600)
         wait_for(
             lambda: record_trouble(core, namespace, release, True),
             lambda problems: problems == [],
