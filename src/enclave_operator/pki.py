@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 OPERATOR_CN = "enclave-operator"
@@ -101,6 +102,15 @@ class Authority:
             .sign(self._key, hashes.SHA256())
         )
 
+    @classmethod
+    def loaded(cls, cert: bytes, key: bytes) -> Authority:
+        """A CA read back (PEM), signing for the rest of its lifetime."""
+        authority = cls.__new__(cls)
+        authority._cert = x509.load_pem_x509_certificate(cert)
+        authority._key = load_pem_private_key(key, password=None)  # type: ignore[assignment]
+        authority.validity = authority.not_after - dt.datetime.now(dt.UTC)
+        return authority
+
     @property
     def cert(self) -> bytes:
         return self._cert.public_bytes(serialization.Encoding.PEM)
@@ -155,3 +165,24 @@ class Authority:
             builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
         cert = builder.sign(self._key, hashes.SHA256())
         return Issued(cert.public_bytes(serialization.Encoding.PEM), key_pem(key))
+
+
+def reissue(cert: bytes, ca_cert: bytes, ca_key: bytes, validity: dt.timedelta) -> Issued:
+    """A new key and certificate with the names and usage of ``cert`` (PEM), from the CA that
+    signed it: what renewing needs, since clients keep trusting that CA."""
+    old = x509.load_pem_x509_certificate(cert)
+    authority = Authority.loaded(ca_cert, ca_key)
+    names = old.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    try:
+        sans = old.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        hosts = [str(n) for n in sans.get_values_for_type(x509.DNSName)]
+        hosts += [str(ip) for ip in sans.get_values_for_type(x509.IPAddress)]
+    except x509.ExtensionNotFound:
+        hosts = []
+    try:
+        usage = old.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+        client = ExtendedKeyUsageOID.CLIENT_AUTH in usage
+    except x509.ExtensionNotFound:
+        client = False
+    cn = str(names[0].value) if names else (hosts[0] if hosts else "")
+    return authority.issue(cn, hosts=hosts, client=client, validity=validity)

@@ -78,3 +78,64 @@ def test_certificate_expiry_is_visible(api_client, operator, namespace):
     finally:
         crs.delete(CAS, name, namespace)
         crs.wait_gone(CAS, name, namespace)
+
+
+def test_the_operator_renews_a_certificate_from_the_ca_kept_beside_it(
+    api_client, operator, namespace
+):
+    """As enclavectl install leaves it: cas-<name>-tls signed by the CA in cas-<name>-ca. A
+    certificate 10 days from expiry is issued again by that CA, with the same names."""
+    crs, core = CRs(api_client), client.CoreV1Api(api_client)
+    name = unique("cas")
+    authority = Authority("cas-ca", dt.timedelta(days=3650))
+    hosts = ["cas.example.com", "localhost", f"cas-{name}.{namespace}.svc"]
+    old = authority.issue(hosts[0], hosts=hosts, validity=dt.timedelta(days=10))
+
+    def secret(secret_name: str, cert: bytes, key: bytes) -> dict[str, Any]:
+        data = {"tls.crt": cert, "tls.key": key, "ca.crt": authority.cert}
+        return {
+            "metadata": {
+                "name": secret_name,
+                "labels": {"app.kubernetes.io/part-of": "enclave-operator"},
+            },
+            "type": "kubernetes.io/tls",
+            "data": {k: base64.b64encode(v).decode() for k, v in data.items()},
+        }
+
+    core.create_namespaced_secret(
+        namespace, secret(f"cas-{name}-ca", authority.cert, authority.key)
+    )
+    core.create_namespaced_secret(namespace, secret(f"cas-{name}-tls", old.cert, old.key))
+    crs.create(CAS, name, {}, namespace)
+    try:
+
+        def served() -> x509.Certificate:
+            body = core.read_namespaced_secret(f"cas-{name}-tls", namespace)
+            return x509.load_pem_x509_certificate(base64.b64decode(body.data["tls.crt"]))
+
+        renewed = wait_for(
+            served,
+            lambda c: c.not_valid_after_utc - dt.datetime.now(dt.UTC) > dt.timedelta(days=300),
+            90,
+            "the certificate to be renewed",
+        )
+        before = x509.load_pem_x509_certificate(old.cert)
+        san = x509.SubjectAlternativeName
+        assert (
+            renewed.extensions.get_extension_for_class(san).value
+            == before.extensions.get_extension_for_class(san).value
+        )
+        ca = x509.load_pem_x509_certificate(authority.cert)
+        renewed.verify_directly_issued_by(ca)  # clients keep the CA they have
+        cr = wait_for(
+            lambda: crs.get(CAS, name, namespace),
+            lambda c: condition(c, "CertificateValid")["reason"] == "Valid",
+            60,
+            "CertificateValid to be True again",
+        )
+        assert cr["status"]["certificateNotAfter"] == renewed.not_valid_after_utc.strftime(
+            "%Y-%m-%dT%H:%M:%SZ"
+        )
+    finally:
+        crs.delete(CAS, name, namespace)
+        crs.wait_gone(CAS, name, namespace)

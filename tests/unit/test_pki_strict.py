@@ -83,7 +83,7 @@ def test_an_authoritys_certificates_pass_strict_verification(tmp_path: Path):
 
 
 def test_the_cas_and_operator_certificates_of_an_installation(tmp_path: Path):
-    cas, operator = tls_secrets(["cas.example.com"], "enclave", "enclave-system")
+    cas, operator, _ = tls_secrets(["cas.example.com"], "enclave", "enclave-system")
 
     def pem(secret: dict[str, object], key: str) -> bytes:
         data = secret["data"]

@@ -187,7 +187,9 @@ class Controller:
             expiry = self.certificates.expiry(namespace, secret)
             return with_certificate(
                 cas_figures(pods, self.versions.cas(key, release, namespace, port, pods)),
-                certificate_figures(secret, expiry, now),
+                certificate_figures(
+                    secret, expiry, now, self.certificates.expiry(namespace, f"{release}-ca")
+                ),
             )
         # the charts name the DaemonSet after the release; without one, pods are still to come
         daemonset = self.caches.lookup(ObjectRef("apps/v1", "DaemonSet", namespace, release))

@@ -12,6 +12,8 @@ WARN_BEFORE = 30 * 86400.0
 """Seconds before expiry from which the certificate counts as expiring (a third of the
 30-day certificates the webhook uses, a month of the CAS's one-year ones)."""
 UNREADABLE = -1.0
+RENEWABLE_REASON = "Renewing"
+"""CertificateValid's reason when the certificate is due and its CA is at hand."""
 
 
 @dataclass(frozen=True)
@@ -26,9 +28,14 @@ def _iso(at: float) -> str:
     return dt.datetime.fromtimestamp(at, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def certificate_figures(secret: str, not_after: float | None, now: float) -> CertificateFigures:
+def certificate_figures(
+    secret: str, not_after: float | None, now: float, ca_not_after: float | None = None
+) -> CertificateFigures:
     """``not_after``: the expiry of tls.crt in ``secret`` (unix time), None without the
-    Secret (the CAS then serves a self-signed certificate of its own), UNREADABLE."""
+    Secret (the CAS then serves a self-signed certificate of its own), UNREADABLE.
+    ``ca_not_after``: the expiry of the CA kept beside it (enclavectl install keeps it), None
+    without one. With a CA that outlives the warning, a certificate due is reported as
+    Renewing: the operator renews it (RENEWABLE_REASON), clients keep trusting that CA."""
     if not_after is None:
         return CertificateFigures({}, None, None, None)
     if not_after == UNREADABLE:
@@ -37,12 +44,20 @@ def certificate_figures(secret: str, not_after: float | None, now: float) -> Cer
     when = _iso(not_after)
     left = not_after - now
     status = {"certificateNotAfter": when}
+    days = f"{left / 86400:.0f} days"
+    if left <= WARN_BEFORE and ca_not_after is not None and ca_not_after - now > 2 * WARN_BEFORE:
+        message = f"tls.crt of Secret {secret} expires at {when}, in {days}: renewing it"
+        return CertificateFigures(
+            status,
+            ("False", RENEWABLE_REASON, message),
+            f"certificate expired at {when}" if left <= 0 else None,
+            not_after if left > 0 else None,
+        )
     if left <= 0:
         message = f"tls.crt of Secret {secret} expired at {when}: renew it"
         return CertificateFigures(
             status, ("False", "Expired", message), f"certificate expired at {when}", None
         )
-    days = f"{left / 86400:.0f} days"
     if left <= WARN_BEFORE:
         message = f"tls.crt of Secret {secret} expires at {when}, in {days}: renew it"
         return CertificateFigures(status, ("False", "ExpiresSoon", message), None, not_after)

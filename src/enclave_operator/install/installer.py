@@ -165,8 +165,8 @@ class Installer:
             self.created.namespace = True
             self.say(f"created namespace {self.opts.namespace}")
         self._apply_crds()
-        secret, client = tls.tls_secrets(self.opts.domains, CR_NAME, self.opts.namespace)
-        for s in (secret, client):
+        secret, client, ca = tls.tls_secrets(self.opts.domains, CR_NAME, self.opts.namespace)
+        for s in (secret, client, ca):
             self.cluster.delete(f"{self.ns_path}/secrets/{s['metadata']['name']}")
             self.cluster.request("POST", f"{self.ns_path}/secrets", s)
             self.created.secret = True

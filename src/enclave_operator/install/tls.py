@@ -66,21 +66,27 @@ def tls_secret(domains: Sequence[str], cas_name: str, namespace: str) -> dict[st
     return tls_secrets(domains, cas_name, namespace)[0]
 
 
+def ca_secret_name(cas_name: str) -> str:
+    """The CA that signed the CAS's certificate, key included: the operator renews with it."""
+    return f"{cas_service(cas_name)}-ca"
+
+
 def tls_secrets(domains: Sequence[str], cas_name: str, namespace: str) -> list[dict[str, Any]]:
     """A new CA, a serving certificate for the CAS and a client certificate for the operator,
-    as two ``kubernetes.io/tls`` Secrets that both carry the CA: the CAS verifies the
-    operator's certificate with it, the operator verifies the CAS's.
-
-    The CA key is dropped: nothing else is signed with it, and re-running the install (or
-    deleting the Secrets first) is how the certificates are renewed.
+    as ``kubernetes.io/tls`` Secrets that carry the CA: the CAS verifies the operator's
+    certificate with it, the operator verifies the CAS's. The third holds the CA itself, key
+    included, beside the CAS (whose own key is as secret): the operator renews the CAS's
+    certificate from it before it expires, and clients keep trusting the same CA.
     """
     names = san_names(domains, cas_name, namespace)
     authority = Authority(f"{cas_service(cas_name)}-ca", VALIDITY * 10)
     serving = authority.issue(names[0], hosts=names, validity=VALIDITY)
     client = authority.issue(OPERATOR_CN, client=True, validity=VALIDITY)
+    ca = authority.cert
     return [
-        _secret(secret_name(cas_name), namespace, serving.cert, serving.key, authority.cert),
-        _secret(CLIENT_SECRET, namespace, client.cert, client.key, authority.cert),
+        _secret(secret_name(cas_name), namespace, serving.cert, serving.key, ca),
+        _secret(CLIENT_SECRET, namespace, client.cert, client.key, ca),
+        _secret(ca_secret_name(cas_name), namespace, ca, authority.key, ca),
     ]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from enclave_operator.figures.certificate import RENEWABLE_REASON
 from enclave_operator.reconcile.conditions import (
     PENDING_WHEN,
     UNHEALTHY_WHEN,
@@ -157,6 +158,14 @@ def _upgrade(obs: Observation, c: dict[str, Condition]) -> Action | None:
     return None
 
 
+def _renew_certificate(obs: Observation, c: dict[str, Condition]) -> Action | None:
+    """Last: a certificate due, whose CA is at hand (the figures say Renewing)."""
+    cert = c.get("CertificateValid")
+    if obs.deleting or cert is None or cert.reason != RENEWABLE_REASON:
+        return None
+    return Action(ActionKind.RENEW_CERTIFICATE, cert.message)
+
+
 _RULES: tuple[Rule, ...] = (
     _uninstall_deleted,
     _settle_kept,
@@ -168,4 +177,5 @@ _RULES: tuple[Rule, ...] = (
     _wait,
     _repair_failed,
     _upgrade,
+    _renew_certificate,
 )

@@ -45,6 +45,7 @@ class ActionKind(IntEnum):
     ROLLBACK = 10
     DISOWN_KEPT = 11
     DELETE_KEPT = 12
+    RENEW_CERTIFICATE = 13  # the CAS's TLS certificate, from the CA kept beside it
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from enclave_operator.reconcile.actions.install import install
 from enclave_operator.reconcile.actions.kept import delete_kept, disown_kept
 from enclave_operator.reconcile.actions.remove_finalizer import remove_finalizer
 from enclave_operator.reconcile.actions.remove_owners import remove_owners
+from enclave_operator.reconcile.actions.renew_certificate import renew_certificate
 from enclave_operator.reconcile.actions.rollback import rollback
 from enclave_operator.reconcile.actions.set_owner import set_owner
 from enclave_operator.reconcile.actions.uninstall import uninstall
@@ -44,4 +45,6 @@ async def run(
             return await disown_kept(ctx, target)
         case ActionKind.DELETE_KEPT if target is not None:
             return await delete_kept(ctx, target)
+        case ActionKind.RENEW_CERTIFICATE:
+            return await renew_certificate(ctx)
     raise ValueError(f"no action for {kind} (target {target})")
