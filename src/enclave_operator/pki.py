@@ -181,7 +181,10 @@ def reissue(cert: bytes, ca_cert: bytes, ca_key: bytes, validity: dt.timedelta) 
         hosts = []
     try:
         usage = old.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
-        client = ExtendedKeyUsageOID.CLIENT_AUTH in usage
+        # a serving certificate stays one (Helm's genSignedCert also allows clientAuth)
+        client = ExtendedKeyUsageOID.SERVER_AUTH not in usage and (
+            ExtendedKeyUsageOID.CLIENT_AUTH in usage
+        )
     except x509.ExtensionNotFound:
         client = False
     cn = str(names[0].value) if names else (hosts[0] if hosts else "")

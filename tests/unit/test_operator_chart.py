@@ -74,6 +74,7 @@ def test_default_render_has_every_object_once():
         ("Role", "enclave-operator-leader"),
         ("RoleBinding", "enclave-operator-leader"),
         ("SGXPlugin", "enclave"),
+        ("Secret", "cas-enclave-ca"),
         ("Secret", "cas-enclave-tls"),
         ("Secret", "enclave-operator-cas-client"),
         ("Service", "enclave-operator-metrics"),
