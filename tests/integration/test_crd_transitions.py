@@ -98,7 +98,8 @@ def test_persistence_changes_applied_in_place_are_accepted(objects):
             grown = change(objects, CAS, name, {"persistence": {**PERSISTENT, "size": size}})
             assert grown["spec"]["persistence"]["size"] == size
         moved = {**PERSISTENT, "size": "4Gi", "mountPath": "/data"}
-        assert change(objects, CAS, name, {"persistence": moved})["spec"]["persistence"] == moved
+        persistence = change(objects, CAS, name, {"persistence": moved})["spec"]["persistence"]
+        assert persistence == {**moved, "whenDeleted": "Retain"}  # the CRD's default
     finally:
         objects.delete(CAS, name)
 

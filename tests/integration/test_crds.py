@@ -201,6 +201,7 @@ CAS_DEFAULTS = {
         "mountPath": "/etc/cas/db",
         "accessModes": ["ReadWriteOnce"],
         "size": "1Gi",
+        "whenDeleted": "Retain",
     },
 }
 
