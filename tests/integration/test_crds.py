@@ -203,6 +203,7 @@ CAS_DEFAULTS = {
         "size": "1Gi",
         "whenDeleted": "Retain",
     },
+    "ingress": {"enabled": False, "annotations": {}},
 }
 
 
