@@ -199,12 +199,11 @@ def test_cas_with_persistence_upgrade_and_deleted_service(helm, api_client, name
 
     result = run(helm.uninstall(release, namespace))
     assert result.ok, result.error
-    for read in (
-        service,
-        lambda: apps.read_namespaced_deployment(release, namespace),
-        lambda: core.read_namespaced_persistent_volume_claim(f"{release}-db", namespace),
-    ):
+    for read in (service, lambda: apps.read_namespaced_deployment(release, namespace)):
         wait_for(lambda read=read: missing(read), bool, what="CAS objects deleted")
+    # the database claim is marked helm.sh/resource-policy: keep: no uninstall deletes it
+    claim = core.read_namespaced_persistent_volume_claim(f"{release}-db", namespace)
+    assert claim.metadata.deletion_timestamp is None
 
 
 def test_install_over_unmanaged_service_fails_without_record(helm, api_client, namespace):
