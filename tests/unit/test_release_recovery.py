@@ -9,7 +9,10 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+import kopf
+
 from enclave_operator.api.kinds import LAS
+from enclave_operator.controller.registry import label_selectors
 from enclave_operator.helm.releases import ReleaseStatus, from_secret, last_good
 from enclave_operator.reconcile.decide import decide
 from enclave_operator.reconcile.model import ActionKind, State, Status
@@ -164,3 +167,15 @@ def test_a_failed_rollback_is_uninstalled_and_installed_again():
     obs = observe_records(deployed, rolled)
     assert obs.release.last_good is None
     assert decide(obs).action.kind is ActionKind.UNINSTALL_FAILED
+
+
+def test_the_release_watch_selects_only_records_with_the_operators_label():
+    settings = kopf.OperatorSettings()
+    label_selectors(settings)
+    selector = settings.watching.label_selectors["v1", "secrets"]
+    assert selector == "owner=helm,enclave.dev/managed-by=enclave-operator"
+    ours = from_secret(
+        helm_secret(1, "deployed", {"enclave.dev/managed-by": "enclave-operator"}, "x")
+    )
+    assert ours.ours
+    assert not from_secret(helm_secret(1, "deployed", {}, "x")).ours
