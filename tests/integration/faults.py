@@ -261,3 +261,20 @@ def write_pending_upgrade(core: client.CoreV1Api, ns: str, release: str, age: fl
         "data": {"release": base64.b64encode(inner).decode()},
     }
     core.create_namespaced_secret(ns, body)
+
+
+class TrackedCRs(CRs):
+    """CRs that the test's teardown deletes, whatever happened: a cluster-scoped LAS left
+    behind would keep the operator busy for every later test of the session."""
+
+    def __init__(self, api_client: client.ApiClient) -> None:
+        super().__init__(api_client)
+        self.made: list[tuple[Any, str, str | None]] = []
+
+    def create(self, kind: Any, name: str, spec: dict[str, Any], ns: str | None = None) -> Any:
+        self.made.append((kind, name, ns))
+        return super().create(kind, name, spec, ns)
+
+    def delete_all(self) -> None:
+        for kind, name, ns in self.made:
+            self.delete(kind, name, ns)

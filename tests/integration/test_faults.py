@@ -17,11 +17,12 @@ from kubernetes import client
 
 from enclave_operator.api.kinds import CAS, LAS
 from enclave_operator.charts import chart_path
-from tests.integration.crs import CRs, unique
+from tests.integration.crs import unique
 from tests.integration.faults import (
     SLOW,
     Killer,
     Tally,
+    TrackedCRs,
     has_record,
     healthy_las,
     node_port_holder,
@@ -54,8 +55,10 @@ def killer(operator) -> Iterator[Killer]:
 
 
 @pytest.fixture
-def crs(api_client) -> CRs:
-    return CRs(api_client)
+def crs(api_client) -> Iterator[TrackedCRs]:
+    tracked = TrackedCRs(api_client)
+    yield tracked
+    tracked.delete_all()
 
 
 KILLS = [

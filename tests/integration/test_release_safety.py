@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,15 +16,22 @@ from kubernetes import client
 from enclave_operator.api.kinds import CAS, LAS
 from enclave_operator.charts import chart_path
 from enclave_operator.helm.releases import OPERATOR_LABEL
-from tests.integration.crs import CRs, condition, unique
-from tests.integration.faults import record_trouble, release_records, write_pending_upgrade
+from tests.integration.crs import condition, unique
+from tests.integration.faults import (
+    TrackedCRs,
+    record_trouble,
+    release_records,
+    write_pending_upgrade,
+)
 from tests.integration.test_reconcile import las_spec
 from tests.integration.waiting import wait_for
 
 
 @pytest.fixture
-def crs(api_client, operator) -> CRs:
-    return CRs(api_client)
+def crs(api_client, operator) -> Iterator[TrackedCRs]:
+    tracked = TrackedCRs(api_client)
+    yield tracked
+    tracked.delete_all()
 
 
 def revisions(core: client.CoreV1Api, ns: str, release: str) -> list[int]:
