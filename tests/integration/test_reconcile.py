@@ -338,6 +338,7 @@ def test_only_the_first_valid_pull_secret_is_used(crs, api_client, namespace):
     deployment = client.AppsV1Api(api_client).read_namespaced_deployment("cas-cas", namespace)
     assert [s.name for s in deployment.spec.template.spec.image_pull_secrets] == ["registry"]
     message = condition(cr, "IsHealthy")["message"]
-    assert "missing (not found)" in message
-    assert "opaque (type Opaque" in message
+    # pull secrets come from a watch of that type only: a Secret of another type is unseen
+    assert "missing (no Secret of type kubernetes.io/dockerconfigjson by that name)" in message
+    assert "opaque (no Secret of type kubernetes.io/dockerconfigjson by that name)" in message
     assert "registry2 (only the first valid one is used)" in message
