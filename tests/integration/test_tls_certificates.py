@@ -1,5 +1,7 @@
-"""The CAS's certificate expiry is visible: in its status, as the CertificateValid condition and
-as a metric, following its TLS Secret without any change to the CAS."""
+"""The CAS's certificate expiry is visible (its status, the CertificateValid condition, a
+metric), following its TLS Secret without any change to the CAS; and the operator renews it
+from the CA kept beside it. Named to run after test_crds, whose status tests need the session's
+operator not running yet."""
 
 from __future__ import annotations
 
