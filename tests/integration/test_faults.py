@@ -9,15 +9,20 @@ uid stand for the database; a claim deleted or replaced is data lost.
 from __future__ import annotations
 
 import json
+import os
+import signal
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes import client
+from kubernetes import client, config
 
 from enclave_operator.api.kinds import CAS, LAS
 from enclave_operator.charts import chart_path
-from tests.integration.crs import unique
+from enclave_operator.devcluster.cluster import DevCluster
+from enclave_operator.devcluster.restart import restart
+from tests.integration.crs import CRs, unique
 from tests.integration.faults import (
     SLOW,
     Killer,
@@ -32,6 +37,7 @@ from tests.integration.faults import (
     settle,
     write_pending_upgrade,
 )
+from tests.integration.isolated import isolated_cluster, start_operator, stop_operator
 from tests.integration.test_reconcile import las_spec
 from tests.integration.waiting import wait_for
 
@@ -275,3 +281,84 @@ def test_a_failed_cas_upgrade_keeps_the_database_claim(killer, crs, cluster, api
     assert converged, left
     assert live
     assert left == []
+
+
+# --- kube-apiserver restart and 410 Gone, on a dev cluster of its own --------------------------
+# The operator is frozen (SIGSTOP) across a kube-apiserver restart, and the CAS's Deployment is
+# deleted meanwhile. Running again, its watches cannot resume (the new API server's watch cache
+# starts after their resourceVersion: 410 Gone) and re-list: the Deployment is not in the list,
+# and nothing else says it is gone. Its own cluster: the restart would disturb the session's.
+
+
+@pytest.fixture(scope="module")
+def gap_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevCluster]:
+    with isolated_cluster(tmp_path_factory, "gaps", nodes=1) as (dev, _):
+        yield dev
+
+
+def uid(obj: Any) -> str:
+    return str(obj.metadata.uid)
+
+
+def name(obj: Any) -> str:
+    return str(obj.metadata.name)
+
+
+def api_up(api: client.ApiClient) -> bool:
+    try:
+        client.VersionApi(api).get_code()
+        return True
+    except Exception:
+        return False
+
+
+def test_an_owned_object_deleted_during_an_apiserver_restart_is_recreated(
+    gap_cluster: DevCluster, tmp_path: Path
+) -> None:
+    api: client.ApiClient = config.new_client_from_config(str(gap_cluster.kubeconfig))  # type: ignore[no-untyped-call]
+    crs, apps, core = CRs(api), client.AppsV1Api(api), client.CoreV1Api(api)
+    ns = unique("gap")
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
+    log = tmp_path / "operator.log"
+    operator = start_operator(gap_cluster.kubeconfig, log)
+    converged = False
+    try:
+        crs.create(CAS, "cas", {}, ns)
+        crs.wait_state(CAS, "cas", "HEALTHY", ns, timeout=120)
+        before = uid(apps.read_namespaced_deployment("cas-cas", ns))
+
+        os.killpg(operator.pid, signal.SIGSTOP)
+        try:
+            restart(gap_cluster, "kube-apiserver")
+            wait_for(lambda: api_up(api), bool, 60, "the API server back")
+            apps.delete_namespaced_deployment("cas-cas", ns)
+            wait_for(
+                lambda: [name(d) for d in apps.list_namespaced_deployment(ns).items],
+                lambda names: "cas-cas" not in names,
+                60,
+                "the Deployment gone",
+            )
+        finally:
+            os.killpg(operator.pid, signal.SIGCONT)
+
+        recreated = wait_for(
+            lambda: [uid(d) for d in apps.list_namespaced_deployment(ns).items],
+            lambda uids: bool(uids) and before not in uids,
+            90,
+            "the operator to recreate the Deployment",
+        )
+        assert len(recreated) == 1
+        crs.wait_state(CAS, "cas", "HEALTHY", ns, timeout=120)
+        text = log.read_text(errors="replace")
+        assert "was deleted while the watch was down" in text, text[-3000:]
+        converged = True
+    finally:
+        TALLY.add(
+            "kube-apiserver restart and 410 re-list, a Deployment deleted in the gap",
+            converged,
+            max(0, len(apps.list_namespaced_deployment(ns).items) - 1),
+            0,
+            "own dev cluster",
+        )
+        stop_operator(operator)
+        print("operator log tail:\n" + "\n".join(log.read_text().splitlines()[-25:]))
