@@ -5,6 +5,7 @@ alerts once its grace ends, with no other event."""
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -32,7 +33,8 @@ def pair(api_client, namespace) -> Iterator[tuple[str, str, str]]:
     """Two kwok nodes labelled for this test only: (label key, node a, node b); labels and any
     taint a test adds are removed afterwards."""
     core = client.CoreV1Api(api_client)
-    nodes = sorted(n.metadata.name for n in core.list_node(label_selector="type=kwok").items)
+    listed: Any = core.list_node(label_selector="type=kwok")
+    nodes: list[str] = sorted(str(n.metadata.name) for n in listed.items)
     assert len(nodes) >= 3
     label = f"enclave-test/{namespace}"
     a, b = nodes[0], nodes[1]
@@ -40,20 +42,22 @@ def pair(api_client, namespace) -> Iterator[tuple[str, str, str]]:
         core.patch_node(name, {"metadata": {"labels": {label: "yes"}}})
     yield label, a, b
     for name in (a, b):
-        taints = core.read_node(name).spec.taints or []
+        node: Any = core.read_node(name)
+        taints = node.spec.taints or []
         kept = [t.to_dict() for t in taints if not t.key.startswith(("enclave-test", "sgx."))]
         core.patch_node(name, {"metadata": {"labels": {label: None}}, "spec": {"taints": kept}})
 
 
 def taint(core: client.CoreV1Api, node: str, key: str, value: str, effect: str) -> None:
-    current = [t.to_dict() for t in core.read_node(node).spec.taints or []]
+    body: Any = core.read_node(node)
+    current = [t.to_dict() for t in body.spec.taints or []]
     added = {"key": key, "value": value, "effect": effect}
     core.patch_node(node, {"spec": {"taints": [*current, added]}})
 
 
 def daemonset_counts(apps: client.AppsV1Api, namespace: str, name: str) -> tuple[int, int] | None:
     try:
-        ds = apps.read_namespaced_daemon_set(name, namespace)
+        ds: Any = apps.read_namespaced_daemon_set(name, namespace)
     except client.ApiException as e:
         if e.status == 404:
             return None
@@ -108,7 +112,7 @@ def test_figures_agree_with_the_daemonset_controller(crs, api_client, namespace,
     def agree(expected: tuple[int, int], what: str) -> None:
         for kind, name, ds in daemons:
             got = wait_for(
-                lambda kind=kind, name=name, ds=ds: counts(kind, name, ds),
+                functools.partial(counts, kind, name, ds),
                 lambda pair: pair[0] == pair[1] == expected,
                 120,
                 f"{kind.kind} and its DaemonSet to agree on {expected} ({what})",

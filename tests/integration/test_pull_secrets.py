@@ -49,7 +49,7 @@ def pull_secret(name: str) -> dict[str, Any]:
 
 def daemonset_pull_secrets(apps: client.AppsV1Api, namespace: str, las: str) -> list[str]:
     try:
-        ds = apps.read_namespaced_daemon_set(f"las-{las}", namespace)
+        ds: Any = apps.read_namespaced_daemon_set(f"las-{las}", namespace)
     except client.ApiException as e:
         if e.status == 404:
             return []

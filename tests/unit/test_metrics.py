@@ -81,6 +81,7 @@ def test_alert_rules_are_well_formed_and_use_real_metrics():
     m = OperatorMetrics()
     m.observe_cr("las", "", "l", "HEALTHY", {"lasReplicaAlert": 0, "nodes": {}})
     m.observe_cr("sgxplugin", "", "p", "HEALTHY", SGX_STATUS)
+    m.observe_cr("cas", "ns", "c", "HEALTHY", {"certificateNotAfter": "2027-04-25T08:00:00Z"})
     names = {name for name, _ in samples(m)}
     doc = yaml.safe_load(RULES.read_text())
     assert doc["kind"] == "PrometheusRule"
