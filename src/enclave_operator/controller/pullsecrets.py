@@ -41,6 +41,25 @@ class PullSecrets:
         self._unlisted = set(self._scopes)
         self.listed = asyncio.Event()
 
+    async def choose(
+        self, spec: Mapping[str, Any], namespace: str
+    ) -> tuple[str | None, tuple[str, ...]]:
+        """The first of ``spec``'s imagePullSecrets that exists with the docker-config type, and
+        notes for the others. From the watch, never a read per pass; before its first list,
+        waits."""
+        await self.listed.wait()
+        chosen, ignored = None, []
+        for entry in spec.get("imagePullSecrets") or []:
+            name = entry.get("name", "")
+            if chosen is not None:
+                ignored.append(f"{name} (only the first valid one is used)")
+            elif self.exists(namespace, name):
+                chosen = name
+            else:
+                ignored.append(f"{name} (no Secret of type {DOCKER_CONFIG} by that name)")
+        notes = [f"imagePullSecrets ignored: {', '.join(ignored)}"] if ignored else []
+        return chosen, tuple(notes)
+
     def exists(self, namespace: str, name: str) -> bool:
         """Whether a Secret of the docker-config type has this name (after the first list)."""
         return (namespace, name) in self._names

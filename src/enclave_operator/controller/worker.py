@@ -19,7 +19,7 @@ from enclave_operator.controller.certificates import Certificates
 from enclave_operator.controller.drift import DriftRepairs
 from enclave_operator.controller.memory import EXPECT_TIMEOUT, Memory
 from enclave_operator.controller.metrics import OperatorMetrics
-from enclave_operator.controller.pullsecrets import DOCKER_CONFIG, PullSecrets
+from enclave_operator.controller.pullsecrets import PullSecrets
 from enclave_operator.controller.queue import Backoff, WorkQueue
 from enclave_operator.controller.versions import ServiceVersions
 from enclave_operator.figures.certificate import certificate_figures, with_certificate
@@ -127,7 +127,7 @@ class Controller:
             helm=self.helm,
             kube=self.kube,
         )
-        pull_secret, notes = await self._pull_secret(cr.get("spec") or {}, rel_ns)
+        pull_secret, notes = await self.pull_secrets.choose(cr.get("spec") or {}, rel_ns)
         ctx = replace(ctx, values=values_for(kind, cr, pull_secret))
         releases, release_error = self.caches.releases(rel_ns, ctx.release_name)
         now = time.time()
@@ -252,24 +252,6 @@ class Controller:
         mem.expect(outcome, target, ctx.cr_path, _version(ctx.cr), seen)
         reason = "".join(p.capitalize() for p in action.kind.name.split("_"))
         self._event(ctx, reason, outcome.message, not outcome.ok)
-
-    async def _pull_secret(
-        self, spec: Mapping[str, Any], namespace: str
-    ) -> tuple[str | None, tuple[str, ...]]:
-        """The first imagePullSecret that exists with the docker-config type; notes for others.
-        From the pull secrets' watch, never a read per pass; before its first list, waits."""
-        await self.pull_secrets.listed.wait()
-        chosen, ignored = None, []
-        for entry in spec.get("imagePullSecrets") or []:
-            name = entry.get("name", "")
-            if chosen is not None:
-                ignored.append(f"{name} (only the first valid one is used)")
-            elif self.pull_secrets.exists(namespace, name):
-                chosen = name
-            else:
-                ignored.append(f"{name} (no Secret of type {DOCKER_CONFIG} by that name)")
-        notes = [f"imagePullSecrets ignored: {', '.join(ignored)}"] if ignored else []
-        return chosen, tuple(notes)
 
     def _pull_secret_changed(self, namespace: str, name: str) -> None:
         for key in requeue.naming_pull_secret(
