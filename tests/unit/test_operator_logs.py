@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from enclave_operator.controller import logs
+from enclave_operator import logs
 
 
 def emit(formatter: logging.Formatter, **extra: object) -> str:

@@ -30,7 +30,7 @@ from enclave_operator.autoupdate.registry import (
 from enclave_operator.autoupdate.secrets import pull_secret
 from enclave_operator.autoupdate.versions import choose
 from enclave_operator.charts.values import release_namespace
-from enclave_operator.controller import logs
+from enclave_operator import logs
 from enclave_operator.controller.queue import WorkQueue
 from enclave_operator.kube import ApiException, Kube
 from enclave_operator.reconcile.report import post_event

@@ -114,12 +114,20 @@ def run(
     from enclave_operator.autoupdate.pulls import PullReporter
     from enclave_operator.controller.run import run as run_operator
     from enclave_operator.policies.controller import PolicyController
-    from enclave_operator.webhook.runner import WebhookRunner
+    from enclave_operator.webhook.process import WebhookProcess, command
 
-    def webhook(_kube: object, operator_ns: str, _cas: object) -> WebhookRunner:
-        return WebhookRunner(
-            operator_ns, config_name=webhook_config, address=webhook_address, port=webhook_port
+    def webhook(_kube: object, operator_ns: str, _cas: object) -> WebhookProcess:
+        kube = kubeconfig or os.environ.get("KUBECONFIG")
+        argv = command(
+            operator_ns,
+            webhook_config,
+            webhook_address,
+            webhook_port,
+            kube,
+            log_format.value,
+            verbose,
         )
+        return WebhookProcess(argv)
 
     run_operator(
         operator_namespace,

@@ -15,8 +15,9 @@ from typing import Any, Protocol
 
 import kopf
 
+from enclave_operator import logs
 from enclave_operator.api.kinds import CAS
-from enclave_operator.controller import gaps, logs, probes
+from enclave_operator.controller import gaps, probes
 from enclave_operator.controller.caches import Caches, CRKey
 from enclave_operator.controller.gaps import RelistSignal
 from enclave_operator.controller.kopf_tuning import tune

@@ -9,11 +9,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from enclave_operator import logs
 from enclave_operator.api.kinds import CAS, LAS
 from enclave_operator.charts import chart_path
 from enclave_operator.charts.kept import delete_kept, kept_objects
 from enclave_operator.charts.values import release_name, release_namespace, values_for
-from enclave_operator.controller import logs, requeue
+from enclave_operator.controller import requeue
 from enclave_operator.controller.caches import Caches, CRKey
 from enclave_operator.controller.certificates import Certificates
 from enclave_operator.controller.drift import DriftRepairs

@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 import kopf
 
 from enclave_operator.api.kinds import ENCRYPTED_POLICY, SIGNED_POLICY, Kind
-from enclave_operator.controller import logs
+from enclave_operator import logs
 from enclave_operator.controller.queue import Backoff, WorkQueue
 from enclave_operator.kube import ApiException, Kube
 from enclave_operator.policies.client import AddressError, CASClient, Unreachable
