@@ -35,9 +35,11 @@ class OperatorProcess:
             )
 
     def children(self) -> list[int]:
+        """The helm processes the operator runs right now (not its webhook process)."""
         assert self.proc is not None
         path = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
-        return [int(p) for p in path.read_text().split()] if path.exists() else []
+        pids = [int(p) for p in path.read_text().split()] if path.exists() else []
+        return [p for p in pids if _comm(p) == "helm"]
 
     def kill9(self) -> None:
         assert self.proc is not None
@@ -62,3 +64,10 @@ class OperatorProcess:
 
     def tail(self, lines: int = 40) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""

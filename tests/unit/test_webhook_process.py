@@ -50,6 +50,18 @@ def test_a_failing_child_is_restarted_and_a_child_that_says_off_is_not(
     assert child.starts == 3
 
 
+def test_no_settings_no_process(tmp_path: Path) -> None:
+    started = tmp_path / "started"
+
+    async def none() -> None:
+        return None
+
+    child = WebhookProcess(script(f"open({str(started)!r}, 'w')"), none)
+    asyncio.run(asyncio.wait_for(child.run(), 60))
+    assert child.starts == 0
+    assert not started.exists()
+
+
 def test_cancelling_stops_the_child_with_sigterm(tmp_path: Path) -> None:
     ready, stopped = tmp_path / "ready", tmp_path / "stopped"
     child = WebhookProcess(

@@ -113,21 +113,23 @@ def run(
     from enclave_operator.autoupdate.controller import AutoUpdater
     from enclave_operator.autoupdate.pulls import PullReporter
     from enclave_operator.controller.run import run as run_operator
+    from enclave_operator.kube import Kube
     from enclave_operator.policies.controller import PolicyController
     from enclave_operator.webhook.process import WebhookProcess, command
+    from enclave_operator.webhook.runner import read_settings
 
-    def webhook(_kube: object, operator_ns: str, _cas: object) -> WebhookProcess:
-        kube = kubeconfig or os.environ.get("KUBECONFIG")
+    def webhook(kube: Kube, operator_ns: str, _cas: object) -> WebhookProcess:
+        config = kubeconfig or os.environ.get("KUBECONFIG")
         argv = command(
             operator_ns,
             webhook_config,
             webhook_address,
             webhook_port,
-            kube,
+            config,
             log_format.value,
             verbose,
         )
-        return WebhookProcess(argv)
+        return WebhookProcess(argv, lambda: read_settings(kube, operator_ns, webhook_config))
 
     run_operator(
         operator_namespace,

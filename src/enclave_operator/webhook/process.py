@@ -19,7 +19,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 log = logging.getLogger(__name__)
 
@@ -69,15 +69,20 @@ class WebhookProcess:
     every_replica = True
     """Admission must not wait for a leader: every replica serves it (see WebhookRunner)."""
 
-    def __init__(self, argv: Sequence[str]) -> None:
-        self.argv = list(argv)
+    def __init__(
+        self, argv: Sequence[str], settings: Callable[[], Awaitable[object | None]] | None = None
+    ) -> None:
+        self.argv, self.settings = list(argv), settings
         self.starts = 0
 
     def register(self, registry: object) -> None:
         """No kopf watches: the webhook needs none."""
 
     async def run(self) -> None:
-        """Until cancelled, or until the child says the webhook is off."""
+        """Until cancelled, or until the webhook is off: ``settings`` finds none (checked here
+        first, so that an operator without a webhook starts no process) or the child says so."""
+        if self.settings is not None and await self.settings() is None:
+            return
         failures = 0
         while True:
             code = await self._once()

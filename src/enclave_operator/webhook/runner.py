@@ -37,6 +37,22 @@ COPY = {"app.kubernetes.io/name": "enclave-operator", "app.kubernetes.io/compone
 """Labels of the CAS CA copies, by which `enclavectl uninstall` finds them in every namespace."""
 
 
+async def read_settings(kube: Kube, namespace: str, name: str) -> Settings | None:
+    """The settings ConfigMap's; None: the webhook is off (absent, unreadable or invalid)."""
+    try:
+        body = await kube.get(f"/api/v1/namespaces/{namespace}/configmaps/{name}")
+    except ApiException as e:
+        if e.status in (403, 404):
+            log.info("webhook off: no ConfigMap %s/%s", namespace, name)
+            return None
+        raise
+    try:
+        return parse((body.get("data") or {}).get(SETTINGS_KEY, "{}"))
+    except SettingsError as e:
+        log.error("webhook off: ConfigMap %s/%s: %s", namespace, name, e)
+        return None
+
+
 class WebhookRunner:
     every_replica = True
     """Admission must not wait for a leader: every replica serves it. Its writes (the
@@ -69,21 +85,6 @@ class WebhookRunner:
     def secret_name(self) -> str:
         assert self.settings is not None
         return f"{self.settings.configuration}-tls"
-
-    async def _settings(self, kube: Kube) -> Settings | None:
-        path = f"/api/v1/namespaces/{self.namespace}/configmaps/{self.config_name}"
-        try:
-            body = await kube.get(path)
-        except ApiException as e:
-            if e.status in (403, 404):
-                log.info("webhook off: no ConfigMap %s/%s", self.namespace, self.config_name)
-                return None
-            raise
-        try:
-            return parse((body.get("data") or {}).get(SETTINGS_KEY, "{}"))
-        except SettingsError as e:
-            log.error("webhook off: ConfigMap %s/%s: %s", self.namespace, self.config_name, e)
-            return None
 
     async def _detect(self, kube: Kube, settings: Settings) -> Plugin | None:
         if settings.plugin != "auto":
@@ -213,7 +214,7 @@ class WebhookRunner:
         self._loop = asyncio.get_running_loop()
         kube = await Kube.connect(self.kubeconfig)
         try:
-            settings = self.settings or await self._settings(kube)
+            settings = self.settings or await read_settings(kube, self.namespace, self.config_name)
             if settings is None:
                 return
             self.settings = settings
