@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 from dataclasses import dataclass
@@ -16,11 +17,13 @@ BINARIES = (
     "kubectl",
     "kwok",
     "helm",
+    "helm-server",
 )
 KWOK_STAGES = "kwok-stages.yaml"
 # The real node's: kubelet and kube-proxy from k8s.io/kubernetes, CoreDNS with the plugins it
 # uses (tools/coredns), the pod sandbox's pause process (tools/pause).
 NODE_BINARIES = ("kubelet", "kube-proxy", "coredns", "pause")
+HELM_SERVER = "helm-server"  # the operator's (tools/helm-server), named by its source's hash
 
 
 class BinariesMissing(RuntimeError):
@@ -32,6 +35,8 @@ class Toolset:
     directory: Path
 
     def path(self, name: str) -> Path:
+        if name == HELM_SERVER and (source := helm_server_source()) is not None:
+            return self.directory / f"{HELM_SERVER}-{source_hash(source)}"  # this checkout's
         return self.directory / name
 
     def missing(self, node: bool = False) -> list[str]:
@@ -70,6 +75,23 @@ def build_script() -> Path | None:
         if candidate.is_file():
             return candidate
     return None
+
+
+def helm_server_source() -> Path | None:
+    """tools/helm-server of the source checkout this package was installed from, if any."""
+    script = build_script()
+    source = script.parent.parent / "tools" / HELM_SERVER if script is not None else None
+    return source if source is not None and (source / "go.mod").is_file() else None
+
+
+def source_hash(source: Path) -> str:
+    """What scripts/build-tools.sh names the helm server by: its Go files, go.mod and go.sum
+    in name order, concatenated."""
+    files = sorted(
+        (p for p in source.iterdir() if p.suffix == ".go" or p.name in ("go.mod", "go.sum")),
+        key=lambda p: p.name.encode(),
+    )
+    return hashlib.sha256(b"".join(p.read_bytes() for p in files)).hexdigest()[:16]
 
 
 def ensure_built(node: bool = False) -> Toolset:

@@ -4,11 +4,12 @@ The Dockerfile's recipe, done with local tools: the base is Debian bookworm's py
 mmdebstrap from Debian's archive (the Dockerfile's python:3.11-slim-bookworm cannot be pulled
 here); the second layer is the package and its dependencies installed by pip into
 /usr/local/lib/python3.11/dist-packages, an `enclavectl` launcher and the helm built from its
-Go module (rebuilt when pyproject.toml changes); the third layer is the package alone (rebuilt
-in seconds when the source changes); uid 65532, HOME=/tmp, `enclavectl operator run`. Layers
-are plain tars written into an OCI layout, which `ctr images import` loads into the node's
-containerd. Each layer is cached under ~/.cache/enclave-operator/images, named by the hash of
-what goes into it; layers no current image uses are deleted.
+Go module (rebuilt when pyproject.toml changes); the third layer is the package alone and the
+operator's helm server (tools/helm-server; rebuilt in seconds when either changes); uid 65532,
+HOME=/tmp, `enclavectl operator run`. Layers are plain tars written into an OCI layout, which
+`ctr images import` loads into the node's containerd. Each layer is cached under
+~/.cache/enclave-operator/images, named by the hash of what goes into it; layers no current
+image uses are deleted.
 """
 
 from __future__ import annotations
@@ -162,9 +163,11 @@ def deps_layer(source: Path, helm: Path) -> Path:
         return _tar_layer(stage, out)
 
 
-def project_layer(source: Path) -> Path:
-    """The package alone (a few seconds to rebuild when the source changes)."""
-    key = _tree_hash(source / "pyproject.toml", source / "src")
+def project_layer(source: Path, helm_server: Path) -> Path:
+    """The package alone and the operator's helm server (a few seconds to rebuild when the
+    source changes). The server's file name already names its source (build-tools.sh)."""
+    tree = _tree_hash(source / "pyproject.toml", source / "src")
+    key = hashlib.sha256(f"{tree} {helm_server.name}".encode()).hexdigest()[:16]
     out = cache_dir() / f"app-{key}.tar"
     if out.exists():
         return out
@@ -173,6 +176,9 @@ def project_layer(source: Path) -> Path:
         site = stage / PYTHON_SITE
         site.mkdir(parents=True)
         _pip_target(site, source, "--no-deps")
+        bindir = stage / "usr/local/bin"
+        bindir.mkdir(parents=True)
+        shutil.copy2(helm_server, bindir / "helm-server")
         return _tar_layer(stage, out)
 
 
@@ -278,7 +284,7 @@ def build_all(tools: binaries.Toolset, source: Path, pause_image: str) -> tuple[
         "User": "65532:65532",
         "WorkingDir": "/",
     }
-    app = oci_layout(APP_IMAGE, [*lower, project_layer(source)], config)
+    app = oci_layout(APP_IMAGE, [*lower, project_layer(source, tools.path("helm-server"))], config)
     base = oci_layout(f"{APP_IMAGE}-base", lower, config)
     pause = oci_layout(
         pause_image,
