@@ -1,7 +1,9 @@
-"""Read access to kopf's indexes: what the watches have seen, without API requests.
+"""Read access to kopf's indexes and the node and pod views: what the watches have seen,
+without API requests.
 
-kopf fills every index from its initial listing before any handler runs, so the worker never
-mistakes "not listed yet" for "absent" (which would install a release twice).
+kopf fills every index from its initial listing before any handler runs, and the workers wait
+for the node and pod streams' first listing (``views.listed``), so the worker never mistakes
+"not listed yet" for "absent" (which would install a release twice).
 """
 
 from __future__ import annotations
@@ -11,19 +13,16 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from enclave_operator.api.kinds import CAS, LAS, SGXPLUGIN, Kind
+from enclave_operator.controller.views import ClusterViews
 from enclave_operator.figures.cluster import NodeView, PodView
 from enclave_operator.helm.releases import ObjectRef, Release
 from enclave_operator.kube import OWNED_KINDS
 from enclave_operator.reconcile.observe import LookupError_
 
 SERVICE_KINDS: tuple[Kind, ...] = (CAS, LAS, SGXPLUGIN)
-ALL = "all"  # the one key of indexes that hold a whole collection
 KIND_BY_PLURAL = {k.plural: k for k in SERVICE_KINDS}
 RELEASES_INDEX = "helm_releases"
 OWNERS_INDEX = "release_owners"
-NODES_INDEX = "nodes"
-DAEMON_PODS_INDEX = "daemon_pods"  # pods of our releases, by (namespace, release)
-SGX_PODS_INDEX = "sgx_pods"  # pods that request an SGX resource
 
 
 class CRKey(NamedTuple):
@@ -57,6 +56,8 @@ class Caches:
         self._indexes: Mapping[str, Any] = {}
         self.dead: Callable[[Mapping[str, Any]], bool] = lambda body: False
         """Set by the gap sweeper: an owned object deleted while the watch was down."""
+        self.views = ClusterViews()
+        """Nodes and the pods the figures read (controller/clusterwatch.py fills them)."""
 
     def bind(self, handler_kwargs: Mapping[str, Any]) -> None:
         """kopf hands the indexes to handlers only; remember them for the workers."""
@@ -94,13 +95,13 @@ class Caches:
         return [CRKey(kind.plural, ns, name) for ns, name in index]
 
     def nodes(self) -> list[NodeView]:
-        return list(self._indexes[NODES_INDEX].get(ALL) or ())
+        return self.views.nodes()
 
     def release_pods(self, namespace: str, release: str) -> list[PodView]:
-        return list(self._indexes[DAEMON_PODS_INDEX].get((namespace, release)) or ())
+        return self.views.release_pods(namespace, release)
 
     def sgx_pods(self) -> list[PodView]:
-        return list(self._indexes[SGX_PODS_INDEX].get(ALL) or ())
+        return self.views.sgx_pods()
 
     def lookup(self, ref: ObjectRef) -> Mapping[str, Any] | None:
         if (ref.api_version, ref.kind) not in OWNED_KINDS:
@@ -115,6 +116,4 @@ class Caches:
 
 
 def _is_ours(name: str) -> bool:
-    return name in (RELEASES_INDEX, NODES_INDEX, DAEMON_PODS_INDEX, SGX_PODS_INDEX) or (
-        name.startswith(("crs_", "owned_", OWNERS_INDEX))
-    )
+    return name == RELEASES_INDEX or (name.startswith(("crs_", "owned_", OWNERS_INDEX)))

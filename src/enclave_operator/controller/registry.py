@@ -11,23 +11,19 @@ from typing import Any
 
 import kopf
 
-from enclave_operator.api.kinds import LAS, SGXPLUGIN, Kind
+from enclave_operator.api.kinds import Kind
 from enclave_operator.charts.values import release_name, release_namespace
 from enclave_operator.controller.caches import (
-    ALL,
-    DAEMON_PODS_INDEX,
-    NODES_INDEX,
     OWNERS_INDEX,
     RELEASES_INDEX,
     SERVICE_KINDS,
-    SGX_PODS_INDEX,
     Caches,
     CRKey,
     ReleaseEntry,
     cr_index,
     owned_index,
 )
-from enclave_operator.figures.cluster import NodeView, PodView, sgx_requests
+from enclave_operator.controller.views import PART_OF_KEY, PART_OF_VALUE
 from enclave_operator.helm.releases import (
     OPERATOR_LABEL,
     SECRET_LABEL_SELECTOR,
@@ -37,9 +33,7 @@ from enclave_operator.helm.releases import (
 )
 from enclave_operator.kube import OWNED_KINDS
 
-PART_OF_KEY, PART_OF_VALUE = "app.kubernetes.io/part-of", "enclave-operator"
 PART_OF = f"{PART_OF_KEY}={PART_OF_VALUE}"
-INSTANCE = "app.kubernetes.io/instance"
 HELM_RELEASE = "meta.helm.sh/release-name"
 HELM_NAMESPACE = "meta.helm.sh/release-namespace"
 
@@ -47,16 +41,15 @@ Enqueue = Callable[[CRKey], None]
 
 
 def build_registry(
-    caches: Caches, enqueue: Enqueue, operator_namespace: str, enqueue_soon: Enqueue | None = None
+    caches: Caches, enqueue: Enqueue, operator_namespace: str
 ) -> kopf.OperatorRegistry:
-    """`enqueue_soon` debounces the busy streams (nodes, pods) whose bursts move figures only."""
+    """Nodes and pods are not kopf's: controller/clusterwatch.py streams the few they need."""
     registry = kopf.OperatorRegistry()
     for kind in SERVICE_KINDS:
         _register_cr(registry, kind, caches, enqueue, operator_namespace)
     _register_releases(registry, caches, enqueue)
     for (api_version, kind_name), (_, plural) in OWNED_KINDS.items():
         _register_owned(registry, api_version, kind_name, plural, caches, enqueue)
-    _register_nodes_and_pods(registry, caches, enqueue_soon or enqueue)
     return registry
 
 
@@ -131,45 +124,3 @@ def _register_owned(
     resource = (group, version, plural) if group else (version, plural)
     kopf.index(*resource, id=owned_index(api_version, kind_name), registry=registry)(index_owned)
     kopf.on.event(*resource, id=f"event_{plural}", registry=registry)(on_owned)
-
-
-def _register_nodes_and_pods(
-    registry: kopf.OperatorRegistry, caches: Caches, enqueue: Enqueue
-) -> None:
-    """The figures' inputs. Any node change may move every daemon's figures; a pod change moves
-    its own release's figures and, if it uses SGX, every SGXPlugin's device counts."""
-
-    def index_node(body: kopf.Body, **_: Any) -> dict[Any, Any]:
-        return {ALL: NodeView.of(body)}
-
-    def index_daemon_pod(
-        namespace: str | None, labels: Any, body: kopf.Body, **_: Any
-    ) -> dict[Any, Any]:
-        if labels.get(PART_OF_KEY) != PART_OF_VALUE or not labels.get(INSTANCE):
-            return {}
-        return {(namespace, labels[INSTANCE]): PodView.of(body)}
-
-    def index_sgx_pod(body: kopf.Body, **_: Any) -> dict[Any, Any]:
-        view = PodView.of(body)
-        return {ALL: view} if view.sgx else {}
-
-    async def on_node(**kwargs: Any) -> None:
-        caches.bind(kwargs)
-        for kind in (LAS, SGXPLUGIN):
-            for key in caches.keys(kind):
-                enqueue(key)
-
-    async def on_pod(namespace: str | None, labels: Any, body: kopf.Body, **kwargs: Any) -> None:
-        caches.bind(kwargs)
-        instance = labels.get(INSTANCE)
-        if namespace and instance and (owner := caches.owner_of_release(namespace, instance)):
-            enqueue(owner)
-        if sgx_requests(body.get("spec") or {}):
-            for key in caches.keys(SGXPLUGIN):
-                enqueue(key)
-
-    kopf.index("v1", "nodes", id=NODES_INDEX, registry=registry)(index_node)
-    kopf.on.event("v1", "nodes", id="event_nodes", registry=registry)(on_node)
-    kopf.index("v1", "pods", id=DAEMON_PODS_INDEX, registry=registry)(index_daemon_pod)
-    kopf.index("v1", "pods", id=SGX_PODS_INDEX, registry=registry)(index_sgx_pod)
-    kopf.on.event("v1", "pods", id="event_pods", registry=registry)(on_pod)

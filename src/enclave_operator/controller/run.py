@@ -19,6 +19,7 @@ from enclave_operator import logs
 from enclave_operator.api.kinds import CAS
 from enclave_operator.controller import gaps, probes
 from enclave_operator.controller.caches import Caches, CRKey
+from enclave_operator.controller.clusterwatch import ClusterWatch
 from enclave_operator.controller.gaps import RelistSignal
 from enclave_operator.controller.kopf_tuning import tune
 from enclave_operator.controller.leader import LeaderElector
@@ -86,11 +87,9 @@ async def operate(
     controller = Controller(kube, helm, caches, operator_namespace, metrics, watching)
     sweeper = gaps.for_operator(kube, caches, controller.queue.add)
     RelistSignal.install(sweeper.relisted)
-    registry = build_registry(
-        caches,
-        controller.queue.add,
-        operator_namespace,
-        enqueue_soon=lambda key: controller.queue.add_after(key, FIGURES_DEBOUNCE),
+    registry = build_registry(caches, controller.queue.add, operator_namespace)
+    cluster = ClusterWatch(
+        kube, caches, lambda key: controller.queue.add_after(key, FIGURES_DEBOUNCE), watching
     )
 
     def cas_exists(namespace: str, name: str) -> bool:
@@ -115,6 +114,8 @@ async def operate(
             liveness.role = "standby"
             await elector.acquire()
         liveness.role = "leader" if elector is not None else "running"
+        tasks.append(asyncio.create_task(cluster.run()))
+        liveness.watch("nodes and pods", tasks[-1])
         tasks.append(asyncio.create_task(controller.run(workers)))
         liveness.watch("workers", tasks[-1])
         for extra in extras:

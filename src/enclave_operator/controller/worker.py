@@ -80,6 +80,7 @@ class Controller:
         )
 
     async def _worker(self) -> None:
+        await self.caches.views.listed.wait()  # figures from half a node list would be wrong
         while True:
             key = await self.queue.get()
             started = time.perf_counter()

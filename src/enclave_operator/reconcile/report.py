@@ -64,6 +64,18 @@ def desired_status(
     return status
 
 
+def merge_patch(current: Mapping[str, Any], desired: Mapping[str, Any]) -> dict[str, Any]:
+    """The merge patch that makes ``current`` ``desired``: a key that went is nulled, at any
+    depth, or the merge would keep it (a node that left would stay in the figures' map)."""
+    patch = dict(desired)
+    for key, old in current.items():
+        if key not in desired:
+            patch[key] = None
+        elif isinstance(old, Mapping) and isinstance(desired[key], Mapping):
+            patch[key] = merge_patch(old, desired[key])
+    return patch
+
+
 async def patch_status(
     kube: Kube, kind: Kind, cr: Mapping[str, Any], status: dict[str, Any]
 ) -> str | None:
@@ -73,7 +85,7 @@ async def patch_status(
     meta = cr["metadata"]
     path = kube.custom_path(kind, meta.get("namespace"), meta["name"]) + "/status"
     # A merge patch replaces lists whole, so conditions that no longer apply disappear.
-    patched = await kube.merge_patch(path, {"status": status})
+    patched = await kube.merge_patch(path, {"status": merge_patch(cr.get("status") or {}, status)})
     return str(patched["metadata"]["resourceVersion"])
 
 
