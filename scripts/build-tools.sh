@@ -54,11 +54,12 @@ ln -sfn "coredns-$COREDNS_VERSION" "$out/coredns"
 build pause sh -c "cd '$root/tools/pause' && go build -trimpath -ldflags='-s -w' -o '$out/pause' ."
 build kwok sh -c "GOBIN='$out' go install -trimpath -ldflags='-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=${KWOK_VERSION#v}' sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
 build helm sh -c "GOBIN='$out' go install -trimpath -ldflags='-s -w -X helm.sh/helm/v4/internal/version.version=$HELM_VERSION' helm.sh/helm/v4/cmd/helm@$HELM_VERSION"
-# The operator's helm server (tools/helm-server, helm's library at HELM_VERSION): named by a
-# hash of its source, so that a change of the source builds it again; helm-server points at it.
+# The operator's helm server (tools/helm-server, helm's library at HELM_VERSION), in a directory
+# named by a hash of its source, so that a change of the source builds it again (the file keeps
+# its name, which ps and the tests look for); helm-server points at the last one built.
 grep -q "helm.sh/helm/v4 $HELM_VERSION" "$root/tools/helm-server/go.mod" || {
   echo "tools/helm-server/go.mod is not for $HELM_VERSION: run 'go get helm.sh/helm/v4@$HELM_VERSION && go mod tidy' there" >&2; exit 1; }
-hs="helm-server-$(cd "$root/tools/helm-server" && LC_ALL=C ls -- *.go go.mod go.sum | LC_ALL=C sort | xargs cat | sha256sum | cut -c1-16)"
+hs="helm-server.$(cd "$root/tools/helm-server" && LC_ALL=C ls -- *.go go.mod go.sum | LC_ALL=C sort | xargs cat | sha256sum | cut -c1-16)/helm-server"
 build "$hs" sh -c "cd '$root/tools/helm-server' && go build -trimpath -ldflags='-s -w' -o '$out/$hs' ."
 ln -sfn "$hs" "$out/helm-server"
 # kwok ships its default stages as YAML in its module; kwokctl embeds them, plain kwok needs a file.

@@ -23,7 +23,7 @@ KWOK_STAGES = "kwok-stages.yaml"
 # The real node's: kubelet and kube-proxy from k8s.io/kubernetes, CoreDNS with the plugins it
 # uses (tools/coredns), the pod sandbox's pause process (tools/pause).
 NODE_BINARIES = ("kubelet", "kube-proxy", "coredns", "pause")
-HELM_SERVER = "helm-server"  # the operator's (tools/helm-server), named by its source's hash
+HELM_SERVER = "helm-server"  # the operator's (tools/helm-server), this checkout's build
 
 
 class BinariesMissing(RuntimeError):
@@ -36,7 +36,7 @@ class Toolset:
 
     def path(self, name: str) -> Path:
         if name == HELM_SERVER and (source := helm_server_source()) is not None:
-            return self.directory / f"{HELM_SERVER}-{source_hash(source)}"  # this checkout's
+            return self.directory / f"{HELM_SERVER}.{source_hash(source)}" / HELM_SERVER
         return self.directory / name
 
     def missing(self, node: bool = False) -> list[str]:

@@ -165,9 +165,9 @@ def deps_layer(source: Path, helm: Path) -> Path:
 
 def project_layer(source: Path, helm_server: Path) -> Path:
     """The package alone and the operator's helm server (a few seconds to rebuild when the
-    source changes). The server's file name already names its source (build-tools.sh)."""
+    source changes). The server's path already names its source (build-tools.sh)."""
     tree = _tree_hash(source / "pyproject.toml", source / "src")
-    key = hashlib.sha256(f"{tree} {helm_server.name}".encode()).hexdigest()[:16]
+    key = hashlib.sha256(f"{tree} {helm_server}".encode()).hexdigest()[:16]
     out = cache_dir() / f"app-{key}.tar"
     if out.exists():
         return out
