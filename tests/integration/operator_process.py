@@ -35,11 +35,12 @@ class OperatorProcess:
             )
 
     def children(self) -> list[int]:
-        """The helm processes the operator runs right now (not its webhook process)."""
+        """The helm server the operator runs right now (not its webhook process); it starts
+        with the first Helm action and stays."""
         assert self.proc is not None
         path = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
         pids = [int(p) for p in path.read_text().split()] if path.exists() else []
-        return [p for p in pids if _comm(p) == "helm"]
+        return [p for p in pids if _comm(p) in ("helm", "helm-server")]
 
     def kill9(self) -> None:
         assert self.proc is not None

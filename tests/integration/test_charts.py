@@ -17,6 +17,7 @@ from enclave_operator.api.kinds import CAS, LAS, SGXPLUGIN
 from enclave_operator.charts import chart_path
 from enclave_operator.charts.drift import contradictions
 from enclave_operator.charts.values import release_name, values_for
+from enclave_operator.devcluster.binaries import toolset
 from enclave_operator.helm.runner import HelmResult, HelmRunner
 from enclave_operator.reconcile.health import object_health
 from tests.integration.waiting import wait_for
@@ -26,7 +27,7 @@ LABEL = "app.kubernetes.io/instance"
 
 @pytest.fixture
 def helm(cluster) -> HelmRunner:
-    return HelmRunner(cluster.bin_dir / "helm", cluster.kubeconfig)
+    return HelmRunner(toolset().path("helm-server"), cluster.kubeconfig)
 
 
 def run(coro):
@@ -241,6 +242,6 @@ def test_uninstall_of_unknown_release_reports_helms_error(helm, namespace):
 
 
 def test_timeout_kills_helm(cluster, namespace):
-    slow = HelmRunner(cluster.bin_dir / "helm", cluster.kubeconfig, timeout=0.001)
+    slow = HelmRunner(toolset().path("helm-server"), cluster.kubeconfig, timeout=0.001)
     result = run(slow.uninstall("las-nothing", namespace))
     assert result == HelmResult(False, None, "helm uninstall las-nothing killed after 0.001s")

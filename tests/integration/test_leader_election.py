@@ -53,7 +53,7 @@ class Replica:
         return sum(float(v) for v in found)
 
     def helm_children(self) -> int:
-        """helm processes this replica runs right now."""
+        """helm processes (or its helm server) this replica runs right now."""
         path = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
         pids = path.read_text().split() if path.exists() else []
         names = []
@@ -62,7 +62,7 @@ class Replica:
                 names.append(Path(f"/proc/{pid}/comm").read_text().strip())
             except OSError:
                 continue
-        return names.count("helm")
+        return sum(name in ("helm", "helm-server") for name in names)
 
     def kill9(self) -> None:
         os.killpg(self.proc.pid, signal.SIGKILL)
@@ -131,6 +131,7 @@ def test_one_leader_acts_and_the_other_takes_over_within_15s(
         assert first.actions() > 0
         assert standby.actions() == 0
         assert standby_helm == 0
+        assert first.helm_children() == 1  # the leader's helm server, started by its first action
 
         first.kill9()
         killed = time.monotonic()

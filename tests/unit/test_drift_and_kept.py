@@ -4,6 +4,7 @@ database claim that Helm keeps, and one helm process per release at a time."""
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from pathlib import Path
 
@@ -138,17 +139,26 @@ def test_kept_objects_and_the_spec_field():
     assert not delete_kept(LAS, cr)
 
 
-FAKE_HELM = """#!/bin/sh
-echo "start $2 $(date +%s.%N)" >> "{log}"
-sleep 0.3
-echo "end $2 $(date +%s.%N)" >> "{log}"
+FAKE_HELM_SERVER = """#!{python}
+import json, sys, threading, time
+def act(req):
+    with open({log!r}, "a") as f:
+        f.write(f"start {{req['release']}} {{time.time()}}\\n")
+    time.sleep(0.3)
+    with open({log!r}, "a") as f:
+        f.write(f"end {{req['release']}} {{time.time()}}\\n")
+    with lock:
+        print(json.dumps({{"id": req["id"], "ok": True}}), flush=True)
+lock = threading.Lock()
+for line in sys.stdin:
+    threading.Thread(target=act, args=(json.loads(line),)).start()
 """
 
 
-def test_one_helm_process_per_release_at_a_time(tmp_path: Path):
+def test_one_helm_action_per_release_at_a_time(tmp_path: Path):
     log = tmp_path / "log"
-    helm = tmp_path / "helm"
-    helm.write_text(FAKE_HELM.format(log=log))
+    helm = tmp_path / "helm-server"
+    helm.write_text(FAKE_HELM_SERVER.format(python=sys.executable, log=str(log)))
     helm.chmod(0o755)
     runner = HelmRunner(helm, None)
 
@@ -169,6 +179,7 @@ def test_one_helm_process_per_release_at_a_time(tmp_path: Path):
         )
         assert busy_seen == [True]
         assert not runner.busy("a", "ns")
+        await runner.close()
 
     started = time.monotonic()
     asyncio.run(main())

@@ -46,13 +46,13 @@ CASExists = Callable[[str, str], bool]
 ExtensionFactory = Callable[[Kube, str, CASExists], Extension]
 
 
-def helm_binary() -> Path:
-    """`helm` on PATH (the image), else the one the dev tooling built."""
-    if found := shutil.which("helm"):
+def helm_binary(name: str = "helm") -> Path:
+    """`helm` (or `helm-server`) on PATH (the image), else the one the dev tooling built."""
+    if found := shutil.which(name):
         return Path(found)
     from enclave_operator.devcluster.binaries import toolset
 
-    return toolset().path("helm")
+    return toolset().path(name)
 
 
 class LostLeadership(RuntimeError):
@@ -72,7 +72,7 @@ async def operate(
     if kubeconfig:
         os.environ["KUBECONFIG"] = kubeconfig  # kopf's own login reads it
     kube = await Kube.connect(kubeconfig)
-    helm = HelmRunner(helm_binary(), kubeconfig)
+    helm = HelmRunner(helm_binary("helm-server"), kubeconfig)
     caches = Caches()
     metrics = OperatorMetrics()
     liveness = Liveness()

@@ -1,27 +1,31 @@
-"""Running the ``helm`` binary to change releases: install, upgrade, uninstall.
+"""Changing releases: install, upgrade, rollback, uninstall, through the helm server.
 
-Only changes go through ``helm``; the state of a release is read from its Secrets (see
-``releases``), so nothing here runs ``helm status``, ``list`` or ``get``. No ``--wait``
-either: the operator watches the owned objects itself and must not block on a rollout.
+Only changes go through Helm; the state of a release is read from its Secrets (see
+``releases``), so nothing here asks for a release's status, list or values. No waiting for
+readiness either: the operator watches the owned objects itself and must not block on a
+rollout. The helm server (tools/helm-server, see ``server``) acts with helm's own library at
+the version of the ``helm`` binary, as ``helm install|upgrade|rollback|uninstall`` would with
+the flags in ``CLI_FLAGS``, in one long-lived process instead of one process per action.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from enclave_operator.helm.releases import OPERATOR_LABEL
+from enclave_operator.helm.server import HelmServer, ServerGone
 
 DEFAULT_TIMEOUT = 120.0
-"""Seconds before a ``helm`` process is killed; without --wait it normally needs a few."""
+"""Seconds before an action counts as stuck and the server is killed (and started again on the
+next action); without waiting for readiness an action normally needs well under a second."""
 
-APPLY_FLAGS = ("--server-side=false",)
-"""How install and upgrade write objects: Helm's client-side three-way strategic merge.
+_APPLY = ("--server-side=false",)
+"""How install, upgrade and rollback write objects: Helm's client-side three-way strategic
+merge.
 
 Found by experiment with helm v4.3 against the dev cluster, upgrading with unchanged values:
 - server-side apply (v4's default) fails with a field conflict once someone changed a field
@@ -40,17 +44,30 @@ upgrade's ``auto`` would follow the mode of the release's previous revision.
 """
 
 
-SKIP_VALIDATION = ("--disable-openapi-validation",)
+_SKIP_VALIDATION = ("--disable-openapi-validation",)
 """Install and upgrade do not validate the rendered objects against the API server's OpenAPI
-schema: reading and parsing it is about half of a helm process's CPU (0.1 s of 0.2 s, measured
-with benchmarks/peer). It can only find a bug in the chart, and the charts are fixed and
+schema: reading and parsing it was about half of a helm process's CPU (0.1 s of 0.2 s,
+measured with benchmarks/peer). It can only find a bug in the chart, and the charts are fixed and
 tested; the values are still checked against values.schema.json, and the API server still
 rejects an invalid object (an unknown field would be dropped with a warning instead)."""
 
 
+_LABELS = ("--labels", f"{OPERATOR_LABEL[0]}={OPERATOR_LABEL[1]}")
+"""Every release record carries the operator's label: the release watch selects on it."""
+
+CLI_FLAGS: dict[str, tuple[str, ...]] = {
+    "install": (*_APPLY, *_SKIP_VALIDATION, *_LABELS),
+    "upgrade": (*_APPLY, *_SKIP_VALIDATION, "--reset-values", *_LABELS),
+    "rollback": _APPLY,
+    "uninstall": (),
+}
+"""The ``helm`` command line each action of the server equals (tools/helm-server/actions.go
+sets the same fields of helm's actions; values go in as ``--values -``)."""
+
+
 @dataclass(frozen=True)
 class HelmResult:
-    """Outcome of one ``helm`` command; ``error`` is Helm's own stderr text, stripped."""
+    """Outcome of one action; ``error`` is Helm's own message as its CLI prints it."""
 
     ok: bool
     revision: int | None
@@ -58,7 +75,7 @@ class HelmResult:
 
 
 class HelmRunner:
-    """Runs ``helm`` as an asyncio subprocess, values on stdin, one command per call."""
+    """Sends actions to the helm server, one at a time per release."""
 
     def __init__(
         self, binary: Path, kubeconfig: str | None, *, timeout: float = DEFAULT_TIMEOUT
@@ -66,11 +83,12 @@ class HelmRunner:
         self.binary = binary
         self.kubeconfig = kubeconfig
         self.timeout = timeout
+        self.server = HelmServer(binary, kubeconfig)
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
 
     def busy(self, release: str, namespace: str) -> bool:
-        """A helm process of ours is acting on the release right now: its pending record is
-        work in progress, not something a dead process left behind."""
+        """An action of ours is under way on the release right now: its pending record is
+        work in progress, not something a dead server left behind."""
         lock = self._locks.get((namespace, release))
         return lock is not None and lock.locked()
 
@@ -78,101 +96,48 @@ class HelmRunner:
         self, release: str, namespace: str, chart: Path, values: Mapping[str, Any]
     ) -> HelmResult:
         """Install a new release; the namespace must exist (it is never created here)."""
-        return await self._apply("install", release, namespace, chart, values, _LABELS)
+        return await self._run("install", release, namespace, chart=str(chart), values=values)
 
     async def upgrade(
         self, release: str, namespace: str, chart: Path, values: Mapping[str, Any]
     ) -> HelmResult:
         """Upgrade to exactly ``values`` on top of the chart's defaults (not the last ones)."""
-        extra = ("--reset-values", *_LABELS)
-        return await self._apply("upgrade", release, namespace, chart, values, extra)
+        return await self._run("upgrade", release, namespace, chart=str(chart), values=values)
 
     async def rollback(self, release: str, namespace: str, revision: int) -> HelmResult:
         """Back to a revision that worked; Helm copies its labels, manifest and values."""
-        args = ["rollback", release, str(revision), "--namespace", namespace, *APPLY_FLAGS]
-        return await self._run(args, stdin=None)
+        return await self._run("rollback", release, namespace, revision=revision)
 
     async def uninstall(self, release: str, namespace: str) -> HelmResult:
         """Delete the release's objects and its records (objects marked
         ``helm.sh/resource-policy: keep``, the CAS database claim, stay)."""
-        return await self._run(["uninstall", release, "--namespace", namespace], stdin=None)
+        return await self._run("uninstall", release, namespace)
 
-    async def _apply(
-        self,
-        verb: str,
-        release: str,
-        namespace: str,
-        chart: Path,
-        values: Mapping[str, Any],
-        extra: Sequence[str],
-    ) -> HelmResult:
-        args = [
-            verb,
-            release,
-            str(chart),
-            "--namespace",
-            namespace,
-            "--values",
-            "-",
-            "--output",
-            "json",
-            *APPLY_FLAGS,
-            *SKIP_VALIDATION,
-            *extra,
-        ]
-        # JSON is YAML, and it keeps strings such as "1Gi" or "on" from being reinterpreted.
-        return await self._run(args, stdin=json.dumps(values).encode())
+    async def close(self) -> None:
+        """Stop the server (it also ends by itself when this process ends)."""
+        await self.server.close()
 
-    def _env(self) -> dict[str, str]:
-        env = dict(os.environ)
-        if self.kubeconfig is not None:
-            env["KUBECONFIG"] = self.kubeconfig
-        return env
-
-    async def _run(self, args: list[str], stdin: bytes | None) -> HelmResult:
-        """One helm process per release at a time: args[1] is the release, and --namespace
-        always follows in ``args``."""
-        key = (args[args.index("--namespace") + 1], args[1])
-        lock = self._locks.setdefault(key, asyncio.Lock())
+    async def _run(self, verb: str, release: str, namespace: str, **extra: Any) -> HelmResult:
+        lock = self._locks.setdefault((namespace, release), asyncio.Lock())
         async with lock:
-            return await self._spawn(args, stdin)
-
-    async def _spawn(self, args: list[str], stdin: bytes | None) -> HelmResult:
-        proc = await asyncio.create_subprocess_exec(
-            str(self.binary),
-            *args,
-            stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=self._env(),
-        )
-        try:
-            out, err = await asyncio.wait_for(proc.communicate(stdin), self.timeout)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
-            return HelmResult(
-                False, None, f"helm {args[0]} {args[1]} killed after {self.timeout:g}s"
+            return await self._call(
+                {"verb": verb, "release": release, "namespace": namespace, **extra}
             )
+
+    async def _call(self, request: dict[str, Any]) -> HelmResult:
+        what = f"helm {request['verb']} {request['release']}"
+        try:
+            response = await asyncio.wait_for(self.server.call(request), self.timeout)
+        except TimeoutError:
+            self.server.kill(f"{what}: the server was killed after another action hung")
+            return HelmResult(False, None, f"{what} killed after {self.timeout:g}s")
+        except ServerGone as e:
+            return HelmResult(False, None, str(e))
         except asyncio.CancelledError:
-            # A cancelled reconcile must not leave helm running unattended.
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
+            # A cancelled reconcile must not leave an action running unattended.
+            self.server.kill(f"{what}: the server was killed as an action was cancelled")
             raise
-        if proc.returncode != 0:
-            return HelmResult(False, None, err.decode(errors="replace").strip())
-        return HelmResult(True, _revision(out), "")
-
-
-_LABELS = ("--labels", f"{OPERATOR_LABEL[0]}={OPERATOR_LABEL[1]}")
-
-
-def _revision(stdout: bytes) -> int | None:
-    """The ``version`` of the release in ``-o json`` output; uninstall prints none."""
-    try:
-        doc = json.loads(stdout)
-    except ValueError:
-        return None
-    version = doc.get("version") if isinstance(doc, dict) else None
-    return version if isinstance(version, int) else None
+        if not response.get("ok"):
+            return HelmResult(False, None, str(response.get("error", "")).strip())
+        revision = response.get("revision")
+        return HelmResult(True, revision if isinstance(revision, int) and revision else None, "")
