@@ -87,6 +87,11 @@ def foreign_pods(cluster: Cluster, pods: int) -> None:
         n.metadata.name for n in core.list_node(label_selector="type=kwok").items if n.metadata
     ]
     core.create_namespace(client.V1Namespace.model_validate({"metadata": {"name": "foreign"}}))
+    deadline = time.monotonic() + 60  # admission refuses pods until the default account exists
+    while not core.list_namespaced_service_account("foreign").items:
+        if time.monotonic() > deadline:
+            raise TimeoutError("no default ServiceAccount in namespace foreign after 60s")
+        time.sleep(0.5)
 
     def one(i: str) -> None:
         body: dict[str, Any] = {
