@@ -56,10 +56,15 @@ class ViewStream(Generic[V]):
         view: Callable[[Mapping[str, Any]], V | None],
         changed: Changed,
         namespaces: Sequence[str] = (),
+        selectors: Mapping[str, str] | None = None,
     ) -> None:
         """``path``: the collection, such as ``/api/v1/pods`` (namespaced: ``/api/v1/`` and
-        the plural are split around ``namespaces/<ns>/``)."""
+        the plural are split around ``namespaces/<ns>/``); ``selectors``: ``labelSelector``
+        and ``fieldSelector``, for the list and the watch."""
         self._kube, self._path, self._view, self._changed = kube, path, view, changed
+        self._selectors = dict(selectors or {})
+        self.what = path
+        """What the log lines call the stream."""
         self.items: dict[Key, V] = {}
         self._scopes: list[str | None] = list(namespaces) or [None]
         self._unlisted = set(self._scopes)
@@ -72,7 +77,7 @@ class ViewStream(Generic[V]):
     def _url(self, scope: str | None, **query: str) -> str:
         head, _, plural = self._path.rpartition("/")
         where = f"{head}/namespaces/{scope}/{plural}" if scope else self._path
-        return f"{where}?{urllib.parse.urlencode(query)}"
+        return f"{where}?{urllib.parse.urlencode({**self._selectors, **query})}"
 
     async def _follow(self, scope: str | None) -> None:
         delay = 1.0
@@ -86,13 +91,13 @@ class ViewStream(Generic[V]):
                 raise
             except ApiException as e:
                 if e.status == 410:  # too old a version, or an expired continue token
-                    log.info("%s: watch too old, listing again", self._path)
+                    log.info("%s: watch too old, listing again", self.what)
                     continue
                 log.warning(
-                    "%s watch: %s %s; again in %.0fs", self._path, e.status, e.reason, delay
+                    "%s watch: %s %s; again in %.0fs", self.what, e.status, e.reason, delay
                 )
             except Exception as e:  # a broken stream: list again after a pause
-                log.warning("%s watch failed (%s); again in %.0fs", self._path, e, delay)
+                log.warning("%s watch failed (%s); again in %.0fs", self.what, e, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 30.0)
 
