@@ -140,6 +140,33 @@ def operate(kubeconfig: Path, log: Path, **env: str) -> subprocess.Popen[bytes]:
     )
 
 
+OWNED = "deployments,services,daemonsets,serviceaccounts,clusterroles,clusterrolebindings"
+
+
+def disown_all(cluster: Cluster, ns: str) -> None:
+    """The charts own their objects from the install on; owner references removed by hand
+    are what makes the operator patch them back (its only patch of these kinds here)."""
+
+    def ours() -> list[dict[str, Any]]:
+        out = cluster.kubectl("get", OWNED, "-A", "-l", "app.kubernetes.io/part-of", "-o", "json")
+        items = json.loads(out.stdout)["items"]
+        return [i for i in items if i["metadata"].get("namespace") in (ns, None)]
+
+    items = ours()
+    assert {i["kind"] for i in items} >= {"Deployment", "Service", "DaemonSet", "ClusterRole"}
+    for item in items:
+        meta = item["metadata"]
+        where = ["-n", meta["namespace"]] if meta.get("namespace") else []
+        patch = json.dumps({"metadata": {"ownerReferences": None}})
+        cluster.kubectl("patch", item["kind"], meta["name"], *where, "--type=merge", "-p", patch)
+    wait_for(
+        lambda: [i["metadata"]["name"] for i in ours() if not i["metadata"].get("ownerReferences")],
+        lambda unowned: not unowned,
+        120,
+        "owner references set back",
+    )
+
+
 def test_the_cluster_role_is_what_a_full_run_uses(
     audited: tuple[DevCluster, Cluster], tmp_path: Path
 ) -> None:
@@ -168,6 +195,7 @@ def test_the_cluster_role_is_what_a_full_run_uses(
         crs.wait_state(CAS, "cas", "HEALTHY", ns, timeout=180)
         crs.wait_state(LAS, "las", "HEALTHY", timeout=180)
         crs.wait_state(SGXPLUGIN, "sgx", "HEALTHY", timeout=180)
+        disown_all(cluster, ns)  # repaired: SET_OWNER patches each object
         apps.delete_namespaced_deployment("cas-cas", ns)  # repaired: helm upgrade
         wait_for(
             lambda: [d.metadata.name for d in apps.list_namespaced_deployment(ns).items],  # type: ignore[union-attr]

@@ -331,3 +331,37 @@ def test_schema_rejects_wrong_values(kind, patch, complaint):
     assert proc.returncode != 0
     assert "schema" in proc.stderr
     assert complaint in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("kind", [CAS, LAS, SGXPLUGIN])
+def test_every_object_is_owned_by_its_cr_from_the_install_on(kind: Kind) -> None:
+    cr = {**sample(kind), "metadata": {"name": "x", "namespace": NS, "uid": "uid-1"}}
+    spec = {**cr["spec"], **({"persistence": {"enabled": True}} if kind == CAS else {})}
+    cr["spec"] = spec
+    proc = helm(
+        "template",
+        "rel",
+        str(chart_path(kind)),
+        "--namespace",
+        NS,
+        values=values_for(kind, cr, None),
+    )
+    assert proc.returncode == 0, proc.stderr
+    docs = [d for d in yaml.safe_load_all(proc.stdout) if d]
+    assert docs
+    for doc in docs:
+        assert doc["metadata"]["ownerReferences"] == [
+            {
+                "apiVersion": kind.api_version,
+                "kind": kind.kind,
+                "name": "x",
+                "uid": "uid-1",
+                "controller": True,
+                "blockOwnerDeletion": True,
+            }
+        ], doc["kind"]
+
+
+def test_no_uid_no_owner_references() -> None:
+    for doc in render(CAS, sample(CAS)["spec"])[1]:
+        assert "ownerReferences" not in doc["metadata"]

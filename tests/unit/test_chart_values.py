@@ -76,6 +76,7 @@ COMMON_DEFAULTS = {
     "resources": {},
     "nodeSelector": {},
     "tolerations": [],
+    "owner": None,
 }
 
 
@@ -114,6 +115,19 @@ def test_chart_defaults_equal_values_for_of_an_empty_spec():
     for kind in (CAS, LAS, SGXPLUGIN):
         defaults = yaml.safe_load((chart_path(kind) / "values.yaml").read_text())
         assert defaults == values_for(kind, {}, None), kind.kind
+
+
+def test_the_cr_is_the_owner_once_it_has_a_uid():
+    meta = {"name": "c", "namespace": "n", "uid": "u-1"}
+    assert values_for(CAS, {"metadata": meta}, None)["owner"] == {
+        "apiVersion": CAS.api_version,
+        "kind": "CAS",
+        "name": "c",
+        "uid": "u-1",
+    }
+    assert (
+        values_for(LAS, {"metadata": {"name": "l", "uid": "u-2"}}, None)["owner"]["kind"] == "LAS"
+    )
 
 
 def test_values_for_every_field_set():

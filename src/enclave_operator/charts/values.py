@@ -103,6 +103,20 @@ def _cas(spec: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def owner(kind: Kind, cr: Mapping[str, Any]) -> dict[str, str] | None:
+    """The CR as the owner the charts write into every object (None before it has a uid):
+    owned from the install on, instead of one patch per object after it."""
+    meta = cr.get("metadata") or {}
+    if not meta.get("uid"):
+        return None
+    return {
+        "apiVersion": kind.api_version,
+        "kind": kind.kind,
+        "name": str(meta["name"]),
+        "uid": str(meta["uid"]),
+    }
+
+
 def values_for(kind: Kind, cr: Mapping[str, Any], pull_secret: str | None) -> dict[str, Any]:
     """The chart values of ``cr``; ``pull_secret`` is the one registry Secret to use, if any.
 
@@ -111,6 +125,7 @@ def values_for(kind: Kind, cr: Mapping[str, Any], pull_secret: str | None) -> di
     """
     spec: Mapping[str, Any] = cr.get("spec") or {}
     values = _common(spec, pull_secret)
+    values["owner"] = owner(kind, cr)
     if _chart_kind(kind) == CAS:
         values.update(_cas(spec))
     elif kind == LAS:

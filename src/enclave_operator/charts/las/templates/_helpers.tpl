@@ -35,3 +35,17 @@ imagePullPolicy: {{ .Values.imagePullPolicy }}
 resources:
   {{- toYaml (.Values.resources | default dict) | nindent 2 }}
 {{- end }}
+
+{{/* The CR as controller owner (values.owner, set by the operator): objects are owned from
+their creation, with no patch after the install. */}}
+{{- define "las.ownerReferences" -}}
+{{- with .Values.owner }}
+ownerReferences:
+  - apiVersion: {{ .apiVersion | quote }}
+    kind: {{ .kind | quote }}
+    name: {{ .name | quote }}
+    uid: {{ .uid | quote }}
+    controller: true
+    blockOwnerDeletion: true
+{{- end }}
+{{- end }}

@@ -41,3 +41,17 @@ release of the same name. */}}
 {{- define "sgxplugin.clusterName" -}}
 {{ printf "enclave-%s-%s" .Release.Namespace .Release.Name | trunc 253 }}
 {{- end }}
+
+{{/* The CR as controller owner (values.owner, set by the operator): objects are owned from
+their creation, with no patch after the install. */}}
+{{- define "sgxplugin.ownerReferences" -}}
+{{- with .Values.owner }}
+ownerReferences:
+  - apiVersion: {{ .apiVersion | quote }}
+    kind: {{ .kind | quote }}
+    name: {{ .name | quote }}
+    uid: {{ .uid | quote }}
+    controller: true
+    blockOwnerDeletion: true
+{{- end }}
+{{- end }}
