@@ -1,11 +1,13 @@
 package main
 
 import (
+	"net/http"
 	"sync"
 	"time"
 
 	"helm.sh/helm/v4/pkg/action"
 	"helm.sh/helm/v4/pkg/chart/common"
+	"helm.sh/helm/v4/pkg/kubeenv"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/discovery"
@@ -44,6 +46,10 @@ func newCluster() (*cluster, error) {
 	// server's priority and fairness still applies.
 	config.QPS = -1
 	config.UserAgent = "enclave-helm-server"
+	// As helm's CLI: retry a request once on the API server's transient 5xx (etcd leader change).
+	config.Wrap(func(rt http.RoundTripper) http.RoundTripper {
+		return &kubeenv.RetryingRoundTripper{Wrapped: rt}
+	})
 	clientset, err := kubernetes.NewForConfig(config)
 	if err != nil {
 		return nil, err
