@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -174,3 +175,48 @@ def test_one_server_process_serves_many_releases_at_once(cluster, server, namesp
     assert results == [HelmResult(True, 1, "")] * 6
     for i in range(6):
         assert history(cluster, f"las-many-{i}", namespace)[0][1] == "deployed"
+
+
+def test_a_kind_defined_after_the_server_started_can_be_installed(
+    cluster, server, namespace, tmp_path
+):
+    """The server caches discovery; a kind it does not know makes it ask again."""
+    suffix = uuid.uuid4().hex[:6]
+    kind, plural, group = f"Widget{suffix}", f"widget{suffix}s", "hs.test.enclave.dev"
+    assert not server("uninstall", "nothing", namespace).ok  # discovery read and cached
+    crd = {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.{group}"},
+        "spec": {
+            "group": group,
+            "scope": "Namespaced",
+            "names": {"kind": kind, "plural": plural, "singular": plural[:-1]},
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "x-kubernetes-preserve-unknown-fields": True,
+                        }
+                    },
+                }
+            ],
+        },
+    }
+    cluster.kubectl("create", "-f", "-", input=json.dumps(crd))
+    try:
+        cluster.kubectl("wait", "--for=condition=Established", f"crd/{plural}.{group}")
+        chart = tmp_path / "widget"
+        (chart / "templates").mkdir(parents=True)
+        (chart / "Chart.yaml").write_text("apiVersion: v2\nname: widget\nversion: 0.1.0\n")
+        (chart / "templates" / "w.yaml").write_text(
+            f"apiVersion: {group}/v1\nkind: {kind}\nmetadata:\n  name: w\n"
+        )
+        assert server("install", "widget", namespace, chart, {}) == HelmResult(True, 1, "")
+        cluster.kubectl("get", f"{plural}.{group}", "w", "-n", namespace)
+    finally:
+        cluster.kubectl("delete", "crd", f"{plural}.{group}", "--wait=false", check=False)
