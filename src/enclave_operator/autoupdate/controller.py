@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 
 import kopf
 
+from enclave_operator import logs
 from enclave_operator.api.kinds import LAS, SGXPLUGIN, Kind
 from enclave_operator.autoupdate import plan
 from enclave_operator.autoupdate.reference import CredentialsError, parse_reference
@@ -30,7 +31,6 @@ from enclave_operator.autoupdate.registry import (
 from enclave_operator.autoupdate.secrets import pull_secret
 from enclave_operator.autoupdate.versions import choose
 from enclave_operator.charts.values import release_namespace
-from enclave_operator import logs
 from enclave_operator.controller.queue import WorkQueue
 from enclave_operator.kube import ApiException, Kube
 from enclave_operator.reconcile.report import post_event
@@ -90,7 +90,7 @@ class AutoUpdater:
             self._register(registry, kind)
 
     def _register(self, registry: kopf.OperatorRegistry, kind: Kind) -> None:
-        def index(name: str, body: kopf.Body, **_: Any) -> dict[Any, Any]:
+        async def index(name: str, body: kopf.Body, **_: Any) -> dict[Any, Any]:
             return {name: dict(body)}
 
         async def on_event(name: str, body: kopf.Body, **kwargs: Any) -> None:

@@ -54,20 +54,32 @@ def build_registry(
 
 
 def label_selectors(settings: kopf.OperatorSettings) -> None:
-    """Server-side filters: only Helm's records and objects our charts made are streamed."""
+    """Server-side filters: only Helm's records and objects our charts made are streamed. kopf
+    filters handlers' ``labels=`` itself, after receiving every object; these go to the API
+    server. Pods: the pull reporter's pods, which are our charts' (the figures' pods come from
+    controller/clusterwatch.py, not kopf)."""
     settings.watching.label_selectors["v1", "secrets"] = SECRET_LABEL_SELECTOR  # ours only
+    settings.watching.label_selectors["v1", "pods"] = PART_OF
     for (api_version, _), (_, plural) in OWNED_KINDS.items():
         group = api_version.split("/")[0] if "/" in api_version else ""
         settings.watching.label_selectors[group or "v1", plural] = PART_OF
 
 
+# Index functions are coroutines: kopf runs a plain function in a thread pool (a thread hop
+# and a shielded future per event), a coroutine on the loop.
+
+
 def _register_cr(
     registry: kopf.OperatorRegistry, kind: Kind, caches: Caches, enqueue: Enqueue, op_ns: str
 ) -> None:
-    def index_cr(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> dict[Any, Any]:
+    async def index_cr(
+        namespace: str | None, name: str, body: kopf.Body, **_: Any
+    ) -> dict[Any, Any]:
         return {(namespace, name): dict(body)}
 
-    def index_owner(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> dict[Any, Any]:
+    async def index_owner(
+        namespace: str | None, name: str, body: kopf.Body, **_: Any
+    ) -> dict[Any, Any]:
         rel_ns = release_namespace(kind, body, op_ns)
         return {(rel_ns, release_name(kind, name)): CRKey(kind.plural, namespace, name)}
 
@@ -82,7 +94,7 @@ def _register_cr(
 
 
 def _register_releases(registry: kopf.OperatorRegistry, caches: Caches, enqueue: Enqueue) -> None:
-    def index_release(
+    async def index_release(
         namespace: str | None, body: kopf.Body, labels: Any, **_: Any
     ) -> dict[Any, Any]:
         if body.get("type") != SECRET_TYPE or labels.get(OPERATOR_LABEL[0]) != OPERATOR_LABEL[1]:
@@ -112,7 +124,9 @@ def _register_owned(
 ) -> None:
     group, _, version = api_version.rpartition("/")
 
-    def index_owned(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> dict[Any, Any]:
+    async def index_owned(
+        namespace: str | None, name: str, body: kopf.Body, **_: Any
+    ) -> dict[Any, Any]:
         return {(namespace, name): dict(body)}
 
     async def on_owned(annotations: Any, **kwargs: Any) -> None:

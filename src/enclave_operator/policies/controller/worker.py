@@ -18,8 +18,8 @@ from typing import Any, NamedTuple
 
 import kopf
 
-from enclave_operator.api.kinds import ENCRYPTED_POLICY, SIGNED_POLICY, Kind
 from enclave_operator import logs
+from enclave_operator.api.kinds import ENCRYPTED_POLICY, SIGNED_POLICY, Kind
 from enclave_operator.controller.queue import Backoff, WorkQueue
 from enclave_operator.kube import ApiException, Kube
 from enclave_operator.policies.client import AddressError, CASClient, Unreachable
@@ -73,7 +73,9 @@ class PolicyController:
             self._register(registry, kind)
 
     def _register(self, registry: kopf.OperatorRegistry, kind: Kind) -> None:
-        def index(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> dict[Any, Any]:
+        async def index(
+            namespace: str | None, name: str, body: kopf.Body, **_: Any
+        ) -> dict[Any, Any]:
             return {(namespace, name): dict(body)}
 
         async def on_event(namespace: str | None, name: str, **kwargs: Any) -> None:
