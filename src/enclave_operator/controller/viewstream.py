@@ -93,9 +93,7 @@ class ViewStream(Generic[V]):
                 if e.status == 410:  # too old a version, or an expired continue token
                     log.info("%s: watch too old, listing again", self.what)
                     continue
-                log.warning(
-                    "%s watch: %s %s; again in %.0fs", self.what, e.status, e.reason, delay
-                )
+                log.warning("%s watch: %s %s; again in %.0fs", self.what, e.status, e.reason, delay)
             except Exception as e:  # a broken stream: list again after a pause
                 log.warning("%s watch failed (%s); again in %.0fs", self.what, e, delay)
             await asyncio.sleep(delay)
