@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from kubernetes import client
 
 from enclave_operator.devcluster.binaries import ensure_built
 from enclave_operator.devcluster.cluster import DevCluster
@@ -73,3 +74,12 @@ def stop_operator(proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+
+
+def api_up(api: client.ApiClient) -> bool:
+    """Whether kube-apiserver answers (after a restart of it)."""
+    try:
+        client.VersionApi(api).get_code()
+        return True
+    except Exception:
+        return False

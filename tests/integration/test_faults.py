@@ -37,7 +37,7 @@ from tests.integration.faults import (
     settle,
     write_pending_upgrade,
 )
-from tests.integration.isolated import isolated_cluster, start_operator, stop_operator
+from tests.integration.isolated import api_up, isolated_cluster, start_operator, stop_operator
 from tests.integration.test_reconcile import las_spec
 from tests.integration.waiting import wait_for
 
@@ -302,14 +302,6 @@ def uid(obj: Any) -> str:
 
 def name(obj: Any) -> str:
     return str(obj.metadata.name)
-
-
-def api_up(api: client.ApiClient) -> bool:
-    try:
-        client.VersionApi(api).get_code()
-        return True
-    except Exception:
-        return False
 
 
 def test_an_owned_object_deleted_during_an_apiserver_restart_is_recreated(

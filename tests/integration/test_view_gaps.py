@@ -19,16 +19,8 @@ from kubernetes import client, config
 from enclave_operator.api.kinds import LAS
 from enclave_operator.devcluster.restart import restart
 from tests.integration.crs import CRs, unique
-from tests.integration.isolated import isolated_cluster, start_operator, stop_operator
+from tests.integration.isolated import api_up, isolated_cluster, start_operator, stop_operator
 from tests.integration.waiting import wait_for
-
-
-def api_up(api: client.ApiClient) -> bool:
-    try:
-        client.VersionApi(api).get_code()
-        return True
-    except Exception:
-        return False
 
 
 def test_a_node_deleted_during_an_apiserver_restart_leaves_the_figures(
