@@ -131,7 +131,9 @@ def test_uninstall_without_the_operator_needs_force(own: Env):
     assert install.returncode == 0, install.stderr
     pid = int((own.dev.directory / "operator.pid").read_text())
     wait_for(lambda: own.exists("mutatingwebhookconfiguration", WEBHOOK), bool, 60, "webhook")
-    os.kill(pid, signal.SIGKILL)  # the operator is gone: nobody handles the finalizers
+    # the operator and all it started (its webhook process, its helm server) are gone at once,
+    # as with a lost machine: nobody handles the finalizers or removes the configuration
+    os.killpg(pid, signal.SIGKILL)
     wait_for(lambda: processes.alive(pid), lambda a: not a, 10, "the operator gone")
     assert own.exists("mutatingwebhookconfiguration", WEBHOOK), "killed: it could not remove it"
     stuck = own.ctl("uninstall", "--timeout", "2s")

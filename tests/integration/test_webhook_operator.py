@@ -62,6 +62,34 @@ def test_operator_process_serves_the_chart_settings_and_cleans_up(
     assert name not in names, operator.tail()
 
 
+def test_a_local_operator_killed_alone_leaves_no_configuration(
+    cluster, api_client, operator_ns, tmp_path, monkeypatch
+):
+    """SIGKILL gives the operator no chance to clean up; its webhook process gets SIGTERM from
+    the kernel (parent death) and removes the configuration, which with failurePolicy Fail
+    would otherwise block every labelled pod."""
+    core = client.CoreV1Api(api_client)
+    admission = client.AdmissionregistrationV1Api(api_client)
+    name = f"t-{uuid.uuid4().hex[:8]}-webhook"
+    settings = {"simulation": True, "configuration": name, "casCAConfigMap": ""}
+    core.create_namespaced_config_map(
+        operator_ns, {"metadata": {"name": name}, "data": {"settings.json": json.dumps(settings)}}
+    )
+
+    def names() -> list[str]:
+        return [c.metadata.name for c in admission.list_mutating_webhook_configuration().items]
+
+    operator = OperatorProcess(cluster.kubeconfig, operator_ns, tmp_path / "operator.log")
+    monkeypatch.setenv("WEBHOOK_CONFIG", name)
+    operator.start()
+    try:
+        wait_for(names, lambda n: name in n, 60, "the operator's configuration")
+        operator.kill9()
+        wait_for(names, lambda n: name not in n, 30, "the configuration removed")
+    finally:
+        operator.stop()
+
+
 def test_rotation_while_pods_are_created_fails_no_admission(
     cluster, api_client, namespace, operator_ns
 ):

@@ -17,7 +17,7 @@ from enclave_operator.helm.runner import HelmResult, HelmRunner
 
 FAKE = r"""
 import json, os, sys, threading, time
-log = open(sys.argv[1], "a", buffering=1)
+log = open(sys.argv[-1], "a", buffering=1)
 lock = threading.Lock()
 started = time.monotonic()
 

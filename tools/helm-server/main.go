@@ -12,6 +12,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"os"
 	"sync"
@@ -43,9 +44,14 @@ type response struct {
 }
 
 func main() {
-	// Die with the operator even if stdin stays open somewhere.
+	// Die with the operator even if stdin stays open somewhere. --parent names the operator's
+	// pid: if it is gone already (before the prctl), the parent is someone else. Not "the
+	// parent is pid 1": in a container the operator itself is pid 1.
+	parent := flag.Int("parent", 0, "the operator's pid; exit at once if it is not the parent")
+	flag.Parse()
 	_, _, _ = syscall.RawSyscall(syscall.SYS_PRCTL, syscall.PR_SET_PDEATHSIG, uintptr(syscall.SIGKILL), 0)
-	if os.Getppid() == 1 {
+	if *parent != 0 && os.Getppid() != *parent {
+		fmt.Fprintf(os.Stderr, "helm-server: parent %d is gone\n", *parent)
 		os.Exit(1)
 	}
 	// The field manager helm's CLI writes objects as, so that ownership stays the same.

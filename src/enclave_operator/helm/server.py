@@ -163,6 +163,7 @@ class HelmServer:
             env["KUBECONFIG"] = self.kubeconfig
         proc = await asyncio.create_subprocess_exec(
             str(self.binary),
+            f"--parent={os.getpid()}",
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
