@@ -42,6 +42,7 @@ from enclave_operator.api.kinds import CAS
 from enclave_operator.devcluster.cluster import DevCluster
 
 Row = dict[str, list[float]]
+WHO = ("helm", "floor", "ours", "peer")
 
 
 def measure(line: FinishLine, c: pc.Contestant, names: list[str], timeout: float) -> list[float]:
@@ -94,7 +95,7 @@ def scenario(
     def names(who: str, r: int) -> list[str]:
         return [f"{tag}-{who}-{r}-{i}" for i in range(count)]
 
-    for who in ("helm", "floor", "ours", "peer"):
+    for who in args.who.split(","):
         c = cs[who]
 
         def go(c: pc.Contestant, who: str, op: Operator | None) -> None:
@@ -157,6 +158,9 @@ def main() -> int:
     parser.add_argument("--nodes", type=int, default=1000, help="P5 kwok nodes")
     parser.add_argument("--pods", type=int, default=10000, help="P5 foreign pods")
     parser.add_argument("--peer-concurrency", type=int, default=None)
+    parser.add_argument(
+        "--who", default=",".join(WHO), help="contestants to run (the table needs all four)"
+    )
     parser.add_argument("--cluster-dir", type=Path, help="a running dev cluster to use")
     args = parser.parse_args()
     chosen = set(args.scenario.split(","))
@@ -175,7 +179,7 @@ def main() -> int:
             print(f"P2: {args.count} CRs at once", flush=True)
             name = f"P2: {args.count} CAS at once"
             rows[name] = scenario(line, cluster, args, "p2", args.p2_rounds, args.count, 900, rss)
-        if rows:
+        if rows and set(args.who.split(",")) >= set(WHO):
             print(table(rows, rss, peer_conc))
 
         def run_op(who: str) -> AbstractContextManager[Operator]:

@@ -50,6 +50,16 @@ def namespaces(cluster: Cluster, names: list[str], create: bool) -> None:
             core.delete_namespace(ns)
 
     pool(16, one, names)
+    if create:
+        return
+
+    def left() -> list[str]:
+        listed = {str(n.metadata.name) for n in core.list_namespace().items if n.metadata}
+        return sorted(listed & set(names))
+
+    # the namespace controller's cleanup is heavy: the next measure must not run beside it
+    if not wait_gone(left, 900):
+        raise TimeoutError(f"namespaces not deleted after 900s: {left()[:5]}")
 
 
 def custom_resource(cluster: Cluster, group: str, version: str, plural: str, kind: str,

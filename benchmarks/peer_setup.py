@@ -106,13 +106,20 @@ def prepare(cluster: Cluster) -> None:
     cluster.kubectl("apply", "--server-side", "-f", crds)
     cluster.kubectl("apply", "--server-side", "-f", "-", input=yaml.safe_dump(peer_crd()))
     cluster.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=120s")
-    for ns in (OPERATOR_NAMESPACE, PEER_NAMESPACE):
-        cluster.kubectl("create", "namespace", ns)
-    cluster.kubectl("create", "serviceaccount", PEER_ACCOUNT, "-n", PEER_NAMESPACE)
-    cluster.kubectl(
-        "create", "clusterrolebinding", "peer-admin", "--clusterrole=cluster-admin",
-        f"--serviceaccount={PEER_NAMESPACE}:{PEER_ACCOUNT}",
-    )  # fmt: skip
+    objects = [
+        *({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}
+          for ns in (OPERATOR_NAMESPACE, PEER_NAMESPACE)),
+        {"apiVersion": "v1", "kind": "ServiceAccount",
+         "metadata": {"name": PEER_ACCOUNT, "namespace": PEER_NAMESPACE}},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+         "metadata": {"name": "peer-admin"},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                     "name": "cluster-admin"},
+         "subjects": [{"kind": "ServiceAccount", "name": PEER_ACCOUNT,
+                       "namespace": PEER_NAMESPACE}]},
+    ]  # fmt: skip
+    # applied, not created: `--cluster-dir` runs again on a cluster that has them
+    cluster.kubectl("apply", "--server-side", "-f", "-", input=yaml.safe_dump_all(objects))
 
 
 def _peer_kubeconfig(cluster: Cluster) -> Path:
