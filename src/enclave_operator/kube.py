@@ -52,6 +52,9 @@ class Kube:
             await aconfig.load_kube_config(  # type: ignore[no-untyped-call]
                 config_file=kubeconfig, client_configuration=configuration
             )
+        # like kopf's own session: no proxy or netrc lookup, which aiohttp would otherwise
+        # repeat in a thread for every request
+        configuration.client_session_kwargs = {"trust_env": False}
         return cls(aclient.ApiClient(configuration))
 
     async def close(self) -> None:

@@ -118,6 +118,34 @@ def test_work_queue_processes_a_key_once_at_a_time_and_again_if_dirtied():
     assert asyncio.run(scenario()) == ["a", "b", "a", "0"]
 
 
+def test_work_queue_serves_urgent_keys_first_and_an_urgent_add_moves_a_waiting_key_up():
+    async def scenario() -> list[str]:
+        q: WorkQueue[str] = WorkQueue()
+        for key in ("new-1", "new-2", "started"):
+            q.add(key)
+        q.add("started", urgent=True)  # already waiting: moves ahead, not queued twice
+        q.add("other", urgent=True)
+        order = [await q.get() for _ in range(4)]
+        for key in order:
+            q.done(key)
+        return [*order, str(len(q))]
+
+    assert asyncio.run(scenario()) == ["started", "other", "new-1", "new-2", "0"]
+
+
+def test_work_queue_keeps_the_urgency_of_a_key_dirtied_while_processed():
+    async def scenario() -> list[str]:
+        q: WorkQueue[str] = WorkQueue()
+        q.add("a")
+        first = await q.get()
+        q.add("b")
+        q.add(first, urgent=True)  # an event of ours while "a" is processed
+        q.done(first)
+        return [first, await q.get(), await q.get()]
+
+    assert asyncio.run(scenario()) == ["a", "a", "b"]
+
+
 def test_backoff_doubles_and_resets():
     b = Backoff(base=1, cap=5)
     assert [b.failed("k") for _ in range(5)] == [1, 2, 4, 5, 5]

@@ -53,6 +53,7 @@ class Memory:
     release: tuple[int, str] | None = None
     release_gone: bool = False
     since: float = 0.0
+    in_flight: bool = False  # half-way through its steps: its events go ahead in the queue
 
     def expect(
         self,

@@ -85,9 +85,9 @@ async def operate(
     liveness.watch("heartbeat", asyncio.create_task(liveness.beat()))
     watching = watched(namespaces, operator_namespace)
     controller = Controller(kube, helm, caches, operator_namespace, metrics, watching)
-    sweeper = gaps.for_operator(kube, caches, controller.queue.add)
+    sweeper = gaps.for_operator(kube, caches, controller.enqueue)
     RelistSignal.install(sweeper.relisted)
-    registry = build_registry(caches, controller.queue.add, operator_namespace)
+    registry = build_registry(caches, controller.enqueue, operator_namespace)
     cluster = ClusterWatch(
         kube, caches, lambda key: controller.queue.add_after(key, FIGURES_DEBOUNCE), watching
     )

@@ -32,7 +32,14 @@ from enclave_operator.kube import ApiException, Kube
 from enclave_operator.reconcile import actions
 from enclave_operator.reconcile.actions.context import Context
 from enclave_operator.reconcile.decide import decide
-from enclave_operator.reconcile.model import Action, ActionKind, Condition, Decision, Status
+from enclave_operator.reconcile.model import (
+    Action,
+    ActionKind,
+    Condition,
+    Decision,
+    State,
+    Status,
+)
 from enclave_operator.reconcile.observe import STALL_AFTER, Inputs, observe
 from enclave_operator.reconcile.report import desired_status, now_iso, patch_status, post_event
 
@@ -63,6 +70,11 @@ class Controller:
         self.versions = ServiceVersions(kube, self.queue.add)
         self.certificates = Certificates(kube, self._certificate_changed, namespaces)
         self.pull_secrets = PullSecrets(kube, self._pull_secret_changed, namespaces)
+
+    def enqueue(self, key: CRKey) -> None:
+        """What the watches call: a resource in flight goes before those not yet started."""
+        mem = self.memory.get(key)
+        self.queue.add(key, urgent=mem is not None and mem.in_flight)
 
     def _event(self, ctx: Context, reason: str, message: str, warning: bool) -> None:
         """Events go out beside the reconcile, not in its way (they are best effort anyway)."""
@@ -161,6 +173,9 @@ class Controller:
             )
         )
         decision = decide(obs)
+        mem.in_flight = decision.state is State.PENDING or (
+            decision.action is not None and decision.action.kind is not ActionKind.WAIT
+        )
         if figures.recheck_at is not None:  # a pod's grace ends then, and no event says so
             self.queue.add_after(key, max(0.0, figures.recheck_at - now) + 0.5)
         if synced and drift.seen(decision, time.monotonic()):
