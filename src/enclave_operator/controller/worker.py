@@ -10,7 +10,6 @@ from dataclasses import replace
 from typing import Any
 
 from enclave_operator import logs
-from enclave_operator.api.kinds import CAS, LAS
 from enclave_operator.charts import chart_path
 from enclave_operator.charts.kept import delete_kept, kept_objects
 from enclave_operator.charts.values import release_name, release_namespace, values_for
@@ -18,15 +17,12 @@ from enclave_operator.controller import requeue
 from enclave_operator.controller.caches import Caches, CRKey
 from enclave_operator.controller.certificates import Certificates
 from enclave_operator.controller.drift import DriftRepairs
+from enclave_operator.controller.gather import gather
 from enclave_operator.controller.memory import EXPECT_TIMEOUT, Memory
 from enclave_operator.controller.metrics import OperatorMetrics
 from enclave_operator.controller.pullsecrets import PullSecrets
 from enclave_operator.controller.queue import Backoff, WorkQueue
 from enclave_operator.controller.versions import ServiceVersions
-from enclave_operator.figures.certificate import certificate_figures, with_certificate
-from enclave_operator.figures.cluster import unix
-from enclave_operator.figures.compute import Figures, cas_figures, las_figures, sgx_figures
-from enclave_operator.helm.releases import ObjectRef
 from enclave_operator.helm.runner import HelmRunner
 from enclave_operator.kube import ApiException, Kube
 from enclave_operator.reconcile import actions
@@ -145,7 +141,16 @@ class Controller:
         ctx = replace(ctx, values=values_for(kind, cr, pull_secret))
         releases, release_error = self.caches.releases(rel_ns, ctx.release_name)
         now = time.time()
-        figures = self._figures(key, cr.get("spec") or {}, rel_ns, ctx.release_name, now)
+        figures = gather(
+            self.caches,
+            self.certificates,
+            self.versions,
+            key,
+            cr.get("spec") or {},
+            rel_ns,
+            ctx.release_name,
+            now,
+        )
         synced = mem.synced(cr, releases, self.caches.lookup)
         obs = observe(
             Inputs(
@@ -193,30 +198,6 @@ class Controller:
             ctx = replace(ctx, cr={**cr, "metadata": meta})
         if decision.action is not None:
             await self._act(key, ctx, decision.action, mem, synced)
-
-    def _figures(
-        self, key: CRKey, spec: Mapping[str, Any], namespace: str, release: str, now: float
-    ) -> Figures:
-        pods = self.caches.release_pods(namespace, release)
-        if key.kind is CAS:
-            port = int((spec.get("service") or {}).get("clientPort") or 8081)
-            secret = f"{release}-tls"  # the CAS chart mounts it (enclavectl install writes it)
-            expiry = self.certificates.expiry(namespace, secret)
-            return with_certificate(
-                cas_figures(pods, self.versions.cas(key, release, namespace, port, pods)),
-                certificate_figures(
-                    secret, expiry, now, self.certificates.expiry(namespace, f"{release}-ca")
-                ),
-            )
-        # the charts name the DaemonSet after the release; without one, pods are still to come
-        daemonset = self.caches.lookup(ObjectRef("apps/v1", "DaemonSet", namespace, release))
-        since = unix(daemonset["metadata"].get("creationTimestamp")) if daemonset else now
-        nodes = self.caches.nodes()
-        if key.kind is LAS:
-            port = int(spec.get("hostPort") or 18766)
-            reported = self.versions.las(key, port, pods)
-            return las_figures(spec, nodes, pods, now, since, reported)
-        return sgx_figures(spec, nodes, pods, self.caches.sgx_pods(), now, since)
 
     async def _report(
         self, ctx: Context, decision: Decision, mem: Memory, figures: Mapping[str, Any]

@@ -17,6 +17,7 @@ from enclave_operator.devcluster import (
     binaries,
     image,
     nodeseed,
+    oci,
     processes,
     push,
     realnode,
@@ -164,7 +165,7 @@ class DevCluster:
         return reg
 
     @staticmethod
-    def _images(tools: binaries.Toolset, say: Say) -> tuple[Path, image.Image]:
+    def _images(tools: binaries.Toolset, say: Say) -> tuple[Path, oci.Image]:
         """The real node's images (built when their inputs changed): a containerd root with
         all but the project's last layer, and the project's image."""
         script = binaries.build_script()

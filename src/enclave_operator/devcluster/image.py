@@ -21,11 +21,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from enclave_operator.devcluster import binaries
+from enclave_operator.devcluster.oci import Image, oci_layout
 
 APP_IMAGE = "docker.io/library/enclave-operator:0.1.0"
 PYTHON_SITE = "usr/local/lib/python3.11/dist-packages"
@@ -64,19 +64,6 @@ class ImageError(RuntimeError):
     """A build step failed; the message carries its output."""
 
 
-@dataclass(frozen=True)
-class Image:
-    name: str
-    layout: Path  # an OCI image layout directory
-    # blobs the target containerd already holds (seeded): left out of the import's stream
-    preloaded: frozenset[str] = frozenset()
-
-    def files(self) -> list[str]:
-        blobs = sorted(f.name for f in (self.layout / "blobs" / "sha256").iterdir())
-        return ["oci-layout", "index.json", *(f"blobs/sha256/{b}" for b in blobs
-                                              if b not in self.preloaded)]  # fmt: skip
-
-
 def cache_dir() -> Path:
     d = binaries.cache_root() / "images"
     d.mkdir(parents=True, exist_ok=True)
@@ -88,19 +75,6 @@ def _run(argv: list[str], **kw: Any) -> None:
     if proc.returncode != 0:
         out = (proc.stdout + proc.stderr).strip().splitlines()[-20:]
         raise ImageError(f"{argv[0]} failed (exit {proc.returncode}):\n" + "\n".join(out))
-
-
-def _sha256(path: Path) -> str:
-    """Digest of a layer file, remembered beside it."""
-    memo = path.with_suffix(".sha256")
-    if memo.exists() and memo.stat().st_mtime >= path.stat().st_mtime:
-        return memo.read_text().strip()
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    memo.write_text(h.hexdigest())
-    return h.hexdigest()
 
 
 def _tree_hash(*paths: Path) -> str:
@@ -205,75 +179,6 @@ def single_file_layer(binary: Path, name: str) -> Path:
     return out
 
 
-def _blob(layout: Path, data: bytes) -> dict[str, Any]:
-    digest = hashlib.sha256(data).hexdigest()
-    (layout / "blobs" / "sha256" / digest).write_bytes(data)
-    return {"digest": f"sha256:{digest}", "size": len(data)}
-
-
-def oci_layout(name: str, layers: list[Path], config: dict[str, Any]) -> Image:
-    """An OCI image layout of `layers` (linked, not copied) named `name` for containerd."""
-    digests = [_sha256(layer) for layer in layers]
-    key = hashlib.sha256(json.dumps([name, digests, config]).encode()).hexdigest()[:16]
-    layout = cache_dir() / f"layout-{key}"
-    if (layout / "index.json").exists():
-        return Image(name, layout)
-    tmp = Path(tempfile.mkdtemp(prefix="tmp-layout-", dir=cache_dir()))
-    blobs = tmp / "blobs" / "sha256"
-    blobs.mkdir(parents=True)
-    for layer, digest in zip(layers, digests, strict=True):
-        os.link(layer, blobs / digest)
-    platform = {"architecture": "amd64", "os": "linux"}
-    cfg = _blob(
-        tmp,
-        json.dumps(
-            {
-                **platform,
-                "config": config,
-                "rootfs": {"type": "layers", "diff_ids": [f"sha256:{d}" for d in digests]},
-            }
-        ).encode(),
-    )
-    layer_descs = [
-        {
-            "mediaType": "application/vnd.oci.image.layer.v1.tar",
-            "digest": f"sha256:{d}",
-            "size": layer.stat().st_size,
-        }
-        for layer, d in zip(layers, digests, strict=True)
-    ]
-    manifest = _blob(
-        tmp,
-        json.dumps(
-            {
-                "schemaVersion": 2,
-                "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                "config": {"mediaType": "application/vnd.oci.image.config.v1+json", **cfg},
-                "layers": layer_descs,
-            }
-        ).encode(),
-    )
-    index = {
-        "schemaVersion": 2,
-        "manifests": [
-            {
-                "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                **manifest,
-                "platform": platform,
-                "annotations": {
-                    "io.containerd.image.name": name,
-                    "org.opencontainers.image.ref.name": name.rsplit(":", 1)[1],
-                },
-            }
-        ],
-    }
-    (tmp / "index.json").write_text(json.dumps(index))
-    (tmp / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
-    shutil.rmtree(layout, ignore_errors=True)
-    tmp.rename(layout)
-    return Image(name, layout)
-
-
 def build_all(tools: binaries.Toolset, source: Path, pause_image: str) -> tuple[Image, list[Image]]:
     """The project's image, and what a node's containerd gets in advance: the pause image and
     an image of the project's first two layers (so importing the project's is quick)."""
@@ -284,12 +189,16 @@ def build_all(tools: binaries.Toolset, source: Path, pause_image: str) -> tuple[
         "User": "65532:65532",
         "WorkingDir": "/",
     }
-    app = oci_layout(APP_IMAGE, [*lower, project_layer(source, tools.path("helm-server"))], config)
-    base = oci_layout(f"{APP_IMAGE}-base", lower, config)
+    cache = cache_dir()
+    app = oci_layout(
+        APP_IMAGE, [*lower, project_layer(source, tools.path("helm-server"))], config, cache
+    )
+    base = oci_layout(f"{APP_IMAGE}-base", lower, config, cache)
     pause = oci_layout(
         pause_image,
         [single_file_layer(tools.path("pause"), "pause")],
         {"Entrypoint": ["/pause"], "User": "65535:65535"},
+        cache,
     )
     _prune({app.layout, base.layout, pause.layout})
     seeded = frozenset(f.name for f in (base.layout / "blobs" / "sha256").iterdir())

@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from enclave_operator.devcluster import image, processes
+from enclave_operator.devcluster import image, oci, processes
 
 
 class SeedError(RuntimeError):
@@ -41,7 +41,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
     return path
 
 
-def template(images: list[image.Image]) -> Path:
+def template(images: list[oci.Image]) -> Path:
     """The cached containerd root holding `images`, made when missing."""
     key = hashlib.sha256(json.dumps([i.layout.name for i in images]).encode()).hexdigest()[:16]
     out = image.cache_dir() / f"containerd-{key}"

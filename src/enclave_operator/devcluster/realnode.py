@@ -18,7 +18,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from enclave_operator.devcluster import hostclean, image, nodeconf, nodenet, nodeseed, processes
+from enclave_operator.devcluster import (
+    hostclean,
+    image,
+    nodeconf,
+    nodenet,
+    nodeseed,
+    oci,
+    processes,
+)
 from enclave_operator.devcluster.binaries import Toolset, build_script
 from enclave_operator.devcluster.nodeconf import NODE_NAME, REAL_NODE_LABEL, NodePaths
 from enclave_operator.devcluster.nodenet import NodeNetwork
@@ -126,9 +134,7 @@ class RealNode:
         write_kubeconfig(path, server, self.ca.pair.cert, pair)
         return path
 
-    def start(
-        self, server: str, seed: Path, app: image.Image, say: Say
-    ) -> Iterator[ComponentState]:
+    def start(self, server: str, seed: Path, app: oci.Image, say: Say) -> Iterator[ComponentState]:
         """containerd (its root cloned from `seed`, then `app` imported: only its last layer is
         new), the kubelet, kube-proxy and CoreDNS, each waited on."""
         p, net, bin_ = self.paths, self.net, self.tools.path
