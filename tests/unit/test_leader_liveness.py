@@ -115,3 +115,15 @@ def test_readiness_waits_for_ready_and_says_the_role():
     assert live.readiness() == (False, "not ready (standby)")
     live.ready = True
     assert live.readiness() == (True, "ok (standby)")
+
+
+def test_liveness_fails_when_a_first_listing_is_late_and_recovers_once_it_came():
+    live = Liveness()
+    listed = asyncio.Event()
+    live.expect("nodes and pods listed", listed.is_set, within=0.05)
+    assert live.alive() == (True, "ok (starting)")  # not yet due
+    time.sleep(0.1)
+    assert live.alive() == (False, "not yet: nodes and pods listed")
+    assert live.readiness()[0] is False
+    listed.set()
+    assert live.alive() == (True, "ok (starting)")

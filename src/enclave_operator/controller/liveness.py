@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 BLOCKED_AFTER = 5.0
 """Seconds without a heartbeat after which the event loop counts as blocked."""
 BEAT = 1.0
+SYNC_WITHIN = 120.0
+"""Seconds a first listing may take before the process counts as stuck (controller-runtime's
+default cache-sync timeout): a listing that keeps failing (RBAC, an API server that refuses
+it) would otherwise leave the workers waiting for ever behind a healthy probe."""
 
 
 class Liveness:
@@ -22,6 +27,7 @@ class Liveness:
         self.tasks: dict[str, tuple[asyncio.Task[None], bool]] = {}
         self.ready = False
         self.role = "starting"
+        self.expected: dict[str, tuple[Callable[[], bool], float]] = {}
 
     async def beat(self) -> None:
         """The heartbeat: it only runs while the loop is free to run it."""
@@ -34,10 +40,18 @@ class Liveness:
         end without an error (an extension that is switched off)."""
         self.tasks[name] = (task, may_return)
 
+    def expect(self, name: str, done: Callable[[], bool], within: float = SYNC_WITHIN) -> None:
+        """``done`` must hold within ``within`` seconds from now."""
+        self.expected[name] = (done, time.monotonic() + within)
+
     def alive(self) -> tuple[bool, str]:
-        blocked = time.monotonic() - self.last_beat
+        now = time.monotonic()
+        blocked = now - self.last_beat
         if blocked > self.blocked_after:
             return False, f"event loop blocked for {blocked:.1f}s"
+        late = sorted(n for n, (done, by) in list(self.expected.items()) if now > by and not done())
+        if late:
+            return False, f"not yet: {', '.join(late)}"
         ended = sorted(
             name
             for name, (task, may_return) in self.tasks.items()

@@ -116,6 +116,7 @@ async def operate(
         liveness.role = "leader" if elector is not None else "running"
         tasks.append(asyncio.create_task(cluster.run()))
         liveness.watch("nodes and pods", tasks[-1])
+        liveness.expect("nodes and pods listed", caches.views.listed.is_set)
         tasks.append(asyncio.create_task(controller.run(workers)))
         liveness.watch("workers", tasks[-1])
         for extra in extras:
