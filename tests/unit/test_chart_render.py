@@ -254,16 +254,22 @@ def test_sgxplugin_capacity_and_device_plugin_dir():
         "sgx-plugin",
         "--capacity-sgx-pods=42",
         "--dev-dir=/host/dev",
+        "--ready-file=/run/sgx-plugin/registered",
     ]
     assert c["volumeMounts"] == [
         {"name": "device-plugins", "mountPath": "/var/lib/kubelet/device-plugins"},
         {"name": "dev", "mountPath": "/host/dev", "readOnly": True},
+        {"name": "state", "mountPath": "/run/sgx-plugin"},
     ]
-    volumes = {v["name"]: v["hostPath"] for v in pod(objs, "DaemonSet")["volumes"]}
-    assert volumes == {
-        "device-plugins": {"path": "/var/lib/kubelet/device-plugins", "type": "Directory"},
-        "dev": {"path": "/dev", "type": "Directory"},
+    volumes = {v["name"]: v for v in pod(objs, "DaemonSet")["volumes"]}
+    assert volumes["device-plugins"]["hostPath"] == {
+        "path": "/var/lib/kubelet/device-plugins",
+        "type": "Directory",
     }
+    assert volumes["dev"]["hostPath"] == {"path": "/dev", "type": "Directory"}
+    assert volumes["state"]["emptyDir"]["medium"] == "Memory"
+    # Ready only while registered with the kubelet (the file the plugin keeps)
+    assert c["readinessProbe"]["exec"]["command"] == ["test", "-e", "/run/sgx-plugin/registered"]
     assert c["env"] == [
         {"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}
     ]
@@ -278,7 +284,13 @@ def test_sgxplugin_without_capacity_leaves_it_to_the_node():
     objs, _ = render(SGXPLUGIN, {})
     command = container(objs, "DaemonSet")["command"]
     assert not [a for a in command if a.startswith("--capacity-sgx-pods")]
-    assert command == ["enclavectl", "service", "sgx-plugin", "--dev-dir=/host/dev"]
+    assert command == [
+        "enclavectl",
+        "service",
+        "sgx-plugin",
+        "--dev-dir=/host/dev",
+        "--ready-file=/run/sgx-plugin/registered",
+    ]
 
 
 def test_sgxplugin_pods_may_get_nodes_and_nothing_else():

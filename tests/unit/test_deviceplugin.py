@@ -343,6 +343,12 @@ def test_config_check_names_the_broken_directory(tmp_path, broken):
         Config(dirs["plugin_dir"], dirs["dev_dir"], 1).check()
 
 
+def test_config_check_names_a_ready_file_without_its_directory(tmp_path):
+    config = Config(tmp_path, tmp_path, 1, ready_file=tmp_path / "missing" / "registered")
+    with pytest.raises(PluginError, match=r"missing is not a directory \(--ready-file\)"):
+        config.check()
+
+
 def test_serve_refuses_to_remove_a_file_that_is_not_a_socket(tmp_path):
     (tmp_path / "enclave-sgx.sock").write_text("mine")
 
@@ -446,3 +452,70 @@ def test_tick_turns_a_refusal_into_a_plugin_error(short_dir):
         "the kubelet refused to register sgx.k8s.io/sgx:"
         " device plugin version v1beta1 is not supported"
     )
+
+
+def test_the_ready_file_exists_exactly_while_the_running_kubelet_has_the_plugin(short_dir):
+    ready: Path = short_dir / "registered"
+    kubelet = FakeKubelet(short_dir)
+
+    async def go() -> list[bool]:
+        config = Config(short_dir, short_dir, 1, ready_file=ready)
+        plugin = Plugin(config, SGXDevicePlugin(1, short_dir))
+        await plugin.serve()
+        seen = []
+        try:
+            await plugin.tick()  # no kubelet yet
+            seen.append(ready.exists())
+            kubelet.start()
+            await plugin.tick()  # registered
+            seen.append(ready.exists())
+            kubelet.stop()
+            kubelet.socket.unlink()  # the kubelet is gone
+            await plugin.tick()
+            seen.append(ready.exists())
+            kubelet.start(cleanup=False)  # a new kubelet: registered again
+            await plugin.tick()
+            seen.append(ready.exists())
+        finally:
+            await plugin.close()
+        seen.append(ready.exists())  # a stopped plugin is not ready
+        return seen
+
+    try:
+        assert run(go()) == [False, True, False, True, False]
+    finally:
+        kubelet.stop()
+
+
+def test_the_not_answering_kubelet_leaves_the_plugin_not_ready(short_dir):
+    ready: Path = short_dir / "registered"
+    kubelet = FakeKubelet(short_dir)
+    kubelet.stop()  # a dead kubelet's socket file: registration is retried, never done
+
+    async def go() -> bool:
+        plugin = Plugin(Config(short_dir, short_dir, 1, ready_file=ready, register_timeout=1),
+                        SGXDevicePlugin(1, short_dir))  # fmt: skip
+        await plugin.serve()
+        try:
+            await plugin.tick()
+            return ready.exists()
+        finally:
+            await plugin.close()
+
+    assert run(go()) is False
+
+
+def test_a_ready_file_left_by_an_earlier_container_is_removed_at_start(short_dir):
+    ready: Path = short_dir / "registered"
+    ready.write_text("left over")
+
+    async def go() -> bool:
+        plugin = Plugin(
+            Config(short_dir, short_dir, 1, ready_file=ready), SGXDevicePlugin(1, short_dir)
+        )
+        stop = asyncio.Event()
+        stop.set()  # one pass of run(): clean up, serve, stop
+        await plugin.run(stop)
+        return ready.exists()
+
+    assert run(go()) is False

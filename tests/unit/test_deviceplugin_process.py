@@ -289,3 +289,15 @@ def test_sigterm_stops_cleanly_and_removes_the_socket(dirs, kubelet, start_plugi
     assert plugin.stop() == 0
     assert not (dirs[0] / "enclave-sgx.sock").exists()
     assert (dirs[0] / "kubelet.sock").exists()
+
+
+def test_the_ready_file_follows_the_registration_and_goes_at_sigterm(dirs, kubelet, start_plugin):
+    ready = dirs[0].parent / "registered"
+    plugin = start_plugin("--capacity-sgx-pods=1", f"--ready-file={ready}")
+    kubelet.next_registration()
+    deadline = time.monotonic() + WAIT  # written on the tick that registered
+    while not ready.exists():
+        assert time.monotonic() < deadline, plugin.output()
+        time.sleep(0.05)
+    assert plugin.stop() == 0
+    assert not ready.exists()

@@ -34,6 +34,13 @@ def sgx_plugin(
         str | None,
         typer.Option(envvar="NODE_NAME", help="This node, for its allocatable pods."),
     ] = None,
+    ready_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="A file that exists exactly while the kubelet has the plugin registered"
+            " (for a readiness probe)."
+        ),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Advertise sgx.k8s.io/sgx to the kubelet (device plugin API v1beta1) and hand SGX to pods."""
@@ -46,6 +53,6 @@ def sgx_plugin(
         format="%(asctime)s %(levelname)s sgx-plugin: %(message)s",
     )
     try:
-        run(capacity_sgx_pods, node_name, device_plugin_dir, dev_dir)
+        run(capacity_sgx_pods, node_name, device_plugin_dir, dev_dir, ready_file)
     except PluginError as e:
         raise fail(str(e)) from None

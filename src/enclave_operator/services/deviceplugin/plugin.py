@@ -5,6 +5,9 @@ A restarted kubelet deletes every socket in its device-plugins directory and cre
 stats both sockets (two syscalls; inotify would need a dependency and buys nothing at this
 rate): a new ``kubelet.sock`` means register again, a vanished own socket means serve again.
 The same tick rescans the SGX device files, so health changes reach ListAndWatch within 1 s.
+With a ready file, the file exists exactly while the running kubelet has the plugin registered:
+the chart's readiness probe looks for it, so a plugin that cannot register shows as a pod that
+is not Ready, and the SGXPlugin's sgxReplicaAlert names its node.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ class Config:
     poll_interval: float = 1.0
     register_timeout: float = 30.0
     """Longer than the kubelet's own 10 s for dialing back the plugin during Register."""
+    ready_file: Path | None = None
 
     def check(self) -> None:
         """Fail at start on what no retry can fix."""
@@ -59,6 +63,11 @@ class Config:
             raise PluginError(f"the device directory {self.dev_dir} is not a directory (--dev-dir)")
         if self.capacity < 1:
             raise PluginError(f"capacity {self.capacity}: at least one device is needed")
+        if self.ready_file is not None and not self.ready_file.parent.is_dir():
+            raise PluginError(
+                f"the ready file's directory {self.ready_file.parent} is not a directory"
+                " (--ready-file)"
+            )
 
 
 Identity = tuple[int, int, int] | None
@@ -83,9 +92,12 @@ class Plugin:
         self._serving: Identity = None
         self._registered: Identity = None
         self._reported: Identity | str = "never"
+        self._ready = False
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve, register and follow the kubelet until ``stop`` is set."""
+        if self.config.ready_file is not None:  # left by a container that crashed before
+            self.config.ready_file.unlink(missing_ok=True)
         await self.serve()
         try:
             while not stop.is_set():
@@ -115,6 +127,7 @@ class Plugin:
             if self._registered is not None:
                 log.info("the kubelet restarted (%s recreated); registering again", KUBELET_SOCKET)
             await self.register(kubelet)
+        self._mark_ready(kubelet is not None and self._registered == kubelet)
 
     async def serve(self) -> None:
         """(Re)start the DevicePlugin service on a fresh socket file."""
@@ -163,8 +176,20 @@ class Plugin:
             self.servicer.describe(),
         )
 
+    def _mark_ready(self, ready: bool) -> None:
+        """The ready file follows the registration (written only when that changes)."""
+        path = self.config.ready_file
+        if path is None or ready == self._ready:
+            return
+        if ready:
+            path.write_text(f"{RESOURCE_NAME} registered\n")
+        else:
+            path.unlink(missing_ok=True)
+        self._ready = ready
+
     async def close(self) -> None:
         """Stop serving and remove the socket file if it is still the plugin's."""
+        self._mark_ready(False)
         await self._stop_server()
         if self._serving is not None and identity(self.socket) == self._serving:
             with contextlib.suppress(FileNotFoundError):
@@ -203,10 +228,16 @@ async def _main(config: Config) -> None:
     log.info("stopped")
 
 
-def run(capacity_flag: int, node_name: str | None, plugin_dir: Path, dev_dir: Path) -> None:
+def run(
+    capacity_flag: int,
+    node_name: str | None,
+    plugin_dir: Path,
+    dev_dir: Path,
+    ready_file: Path | None = None,
+) -> None:
     """The whole service; PluginError for what the node or the kubelet rejects."""
     Config(plugin_dir, dev_dir, 1).check()  # the directories first: no API call for nothing
     capacity = resolve_capacity(capacity_flag, node_name)
-    config = Config(plugin_dir.absolute(), dev_dir.absolute(), capacity)
+    config = Config(plugin_dir.absolute(), dev_dir.absolute(), capacity, ready_file=ready_file)
     config.check()
     asyncio.run(_main(config))
