@@ -1,7 +1,7 @@
 """The CAS's certificate expiry is visible (its status, the CertificateValid condition, a
-metric), following its TLS Secret without any change to the CAS; and the operator renews it
-from the CA kept beside it. Named to run after test_crds, whose status tests need the session's
-operator not running yet."""
+metric), following its TLS Secret without any change to the CAS; and the operator renews it,
+and its own client certificate for it, from the CA kept beside it. Named to run after
+test_crds, whose status tests need the session's operator not running yet."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from cryptography import x509
 from kubernetes import client
 
 from enclave_operator.api.kinds import CAS
-from enclave_operator.pki import Authority
+from enclave_operator.pki import OPERATOR_CLIENT_SECRET, OPERATOR_CN, Authority
 from tests.integration.crs import CRs, condition, unique
 from tests.integration.waiting import wait_for
 
@@ -137,6 +137,90 @@ def test_the_operator_renews_a_certificate_from_the_ca_kept_beside_it(
         )
         assert cr["status"]["certificateNotAfter"] == renewed.not_valid_after_utc.strftime(
             "%Y-%m-%dT%H:%M:%SZ"
+        )
+    finally:
+        crs.delete(CAS, name, namespace)
+        crs.wait_gone(CAS, name, namespace)
+
+
+def test_the_operator_renews_its_client_certificate_from_the_cas_ca(
+    api_client, operator, namespace
+):
+    """enclavectl install issues the operator's client certificate for a CAS from that CAS's
+    CA. Due, it is issued again by that CA, still a client certificate; the CAS's own valid
+    certificate is left as it is. One from another CA is not the CAS's business."""
+    crs, core = CRs(api_client), client.CoreV1Api(api_client)
+    name = unique("cas")
+    authority = Authority("cas-ca", dt.timedelta(days=3650))
+    serving = authority.issue("localhost", hosts=["localhost"], validity=dt.timedelta(days=200))
+
+    def secret(secret_name: str, cert: bytes, key: bytes, ca: bytes) -> dict[str, Any]:
+        data = {"tls.crt": cert, "tls.key": key, "ca.crt": ca}
+        return {
+            "metadata": {
+                "name": secret_name,
+                "labels": {"app.kubernetes.io/part-of": "enclave-operator"},
+            },
+            "type": "kubernetes.io/tls",
+            "data": {k: base64.b64encode(v).decode() for k, v in data.items()},
+        }
+
+    def read(secret_name: str) -> x509.Certificate:
+        body = core.read_namespaced_secret(secret_name, namespace)
+        return x509.load_pem_x509_certificate(base64.b64decode(body.data["tls.crt"]))
+
+    core.create_namespaced_secret(
+        namespace, secret(f"cas-{name}-ca", authority.cert, authority.key, authority.cert)
+    )
+    core.create_namespaced_secret(
+        namespace, secret(f"cas-{name}-tls", serving.cert, serving.key, authority.cert)
+    )
+    foreign = Authority("another-ca", dt.timedelta(days=3650))
+    theirs = foreign.issue(OPERATOR_CN, client=True, validity=dt.timedelta(days=10))
+    core.create_namespaced_secret(
+        namespace, secret(OPERATOR_CLIENT_SECRET, theirs.cert, theirs.key, foreign.cert)
+    )
+    crs.create(CAS, name, {}, namespace)
+    try:
+        cr = wait_for(
+            lambda: crs.get(CAS, name, namespace),
+            lambda c: any(
+                x["type"] == "CertificateValid"
+                for x in (c.get("status") or {}).get("conditions", [])
+            ),
+            90,
+            "CertificateValid",
+        )
+        assert condition(cr, "CertificateValid")["reason"] == "Valid"  # not this CA's
+        assert (
+            read(OPERATOR_CLIENT_SECRET).serial_number
+            == x509.load_pem_x509_certificate(theirs.cert).serial_number
+        )
+
+        ours = authority.issue(OPERATOR_CN, client=True, validity=dt.timedelta(days=10))
+        core.replace_namespaced_secret(
+            OPERATOR_CLIENT_SECRET,
+            namespace,
+            secret(OPERATOR_CLIENT_SECRET, ours.cert, ours.key, authority.cert),
+        )
+        renewed = wait_for(
+            lambda: read(OPERATOR_CLIENT_SECRET),
+            lambda c: c.not_valid_after_utc - dt.datetime.now(dt.UTC) > dt.timedelta(days=300),
+            90,
+            "the client certificate to be renewed",
+        )
+        renewed.verify_directly_issued_by(x509.load_pem_x509_certificate(authority.cert))
+        usage = renewed.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+        assert list(usage) == [x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]
+        cn = renewed.subject.get_attributes_for_oid(x509.oid.NameOID.COMMON_NAME)[0].value
+        assert cn == OPERATOR_CN
+        same = x509.load_pem_x509_certificate(serving.cert).serial_number
+        assert read(f"cas-{name}-tls").serial_number == same  # not due: left alone
+        wait_for(
+            lambda: crs.get(CAS, name, namespace),
+            lambda c: condition(c, "CertificateValid")["reason"] == "Valid",
+            60,
+            "CertificateValid to be True again",
         )
     finally:
         crs.delete(CAS, name, namespace)

@@ -10,10 +10,15 @@ from enclave_operator.api.kinds import CAS, LAS
 from enclave_operator.controller.caches import Caches, CRKey
 from enclave_operator.controller.certificates import Certificates
 from enclave_operator.controller.versions import ServiceVersions
-from enclave_operator.figures.certificate import certificate_figures, with_certificate
+from enclave_operator.figures.certificate import (
+    certificate_figures,
+    with_certificate,
+    with_client,
+)
 from enclave_operator.figures.cluster import unix
 from enclave_operator.figures.compute import Figures, cas_figures, las_figures, sgx_figures
 from enclave_operator.helm.releases import ObjectRef
+from enclave_operator.pki import OPERATOR_CLIENT_SECRET
 
 
 def gather(
@@ -30,12 +35,16 @@ def gather(
     if key.kind is CAS:
         port = int((spec.get("service") or {}).get("clientPort") or 8081)
         secret = f"{release}-tls"  # the CAS chart mounts it (enclavectl install writes it)
-        expiry = certificates.expiry(namespace, secret)
+        ca = f"{release}-ca"
+        ca_expiry = certificates.expiry(namespace, ca)
+        cert = certificate_figures(secret, certificates.expiry(namespace, secret), now, ca_expiry)
+        # the operator's client certificate, when this CAS's CA issued it (enclavectl install)
+        if certificates.same_ca(namespace, OPERATOR_CLIENT_SECRET, ca):
+            expiry = certificates.expiry(namespace, OPERATOR_CLIENT_SECRET)
+            client = certificate_figures(OPERATOR_CLIENT_SECRET, expiry, now, ca_expiry)
+            cert = with_client(cert, client)
         return with_certificate(
-            cas_figures(pods, versions.cas(key, release, namespace, port, pods)),
-            certificate_figures(
-                secret, expiry, now, certificates.expiry(namespace, f"{release}-ca")
-            ),
+            cas_figures(pods, versions.cas(key, release, namespace, port, pods)), cert
         )
     # the charts name the DaemonSet after the release; without one, pods are still to come
     daemonset = caches.lookup(ObjectRef("apps/v1", "DaemonSet", namespace, release))

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from enclave_operator.api.kinds import CAS
 from enclave_operator.charts.values import release_name, release_namespace
 from enclave_operator.controller.caches import SERVICE_KINDS, Caches, CRKey
+from enclave_operator.pki import OPERATOR_CLIENT_SECRET
 
 
 def naming_pull_secret(
@@ -25,9 +26,14 @@ def naming_pull_secret(
 
 
 def serving_certificate(caches: Caches, namespace: str, name: str) -> Iterator[CRKey]:
-    """The CAS whose TLS Secret (cas-<name>-tls, which its chart mounts) this is."""
+    """The CAS whose TLS Secret (cas-<name>-tls, which its chart mounts) or CA
+    (cas-<name>-ca) this is; every CAS of the namespace for the operator's client
+    certificate, which one of their CAs issued."""
     if not caches.ready:
         return
     for key in caches.keys(CAS):
-        if key.namespace == namespace and f"{release_name(CAS, key.name)}-tls" == name:
+        if key.namespace != namespace:
+            continue
+        release = release_name(CAS, key.name)
+        if name in (f"{release}-tls", f"{release}-ca", OPERATOR_CLIENT_SECRET):
             yield key

@@ -65,6 +65,34 @@ def certificate_figures(
     return CertificateFigures(status, ("True", "Valid", message), None, not_after - WARN_BEFORE)
 
 
+WORSE = {"Valid": 0, "ExpiresSoon": 1, "Unreadable": 2, "Expired": 3, RENEWABLE_REASON: 4}
+"""Which reason CertificateValid takes when two certificates have one each: Renewing first
+(the operator acts on it), else the worst."""
+
+
+def with_client(serving: CertificateFigures, client: CertificateFigures) -> CertificateFigures:
+    """The CAS's certificate and the operator's client certificate from the same CA, as one
+    CertificateValid: the status field stays the serving certificate's; a certificate that is
+    not valid is named in the message, both when both are not."""
+    if client.condition is None:
+        return serving
+    if serving.condition is None:
+        return replace(client, status={})
+    conditions = (serving.condition, client.condition)
+    worst = max(conditions, key=lambda c: WORSE.get(c[1], 2))
+    if worst[1] == "Valid":
+        message = serving.condition[2]
+    else:
+        message = "; ".join(c[2] for c in conditions if c[1] != "Valid")
+    moments = [t for t in (serving.recheck_at, client.recheck_at) if t is not None]
+    return CertificateFigures(
+        serving.status,
+        (worst[0], worst[1], message),
+        serving.alert or (f"operator client {client.alert}" if client.alert else None),
+        min(moments, default=None),
+    )
+
+
 def with_certificate(figures: Figures, cert: CertificateFigures) -> Figures:
     """The CAS's figures with its certificate's: the status field, the CertificateValid
     condition, the alert when expired, and the earlier of the two moments to look again."""
