@@ -27,6 +27,14 @@ what the owners of a policy may do."""
 OPERATOR_CLIENT_SECRET = "enclave-operator-cas-client"
 """Secret in the operator's namespace holding that certificate (tls.crt, tls.key) and the CA
 (ca.crt) that signed it and the CAS's certificate; `enclavectl install` writes it."""
+LAS_CN = "enclave-las"
+"""CommonName of a LAS's client certificate: CAS records its enrolment as authenticated."""
+
+
+def las_client_secret(las_release: str) -> str:
+    """The Secret of a LAS release's client certificate (the LAS chart mounts it)."""
+    return f"{las_release}-client"
+
 
 MAX_COMMON_NAME = 64
 """X.509's upper bound on a CommonName; longer names only fit in the alternative names."""

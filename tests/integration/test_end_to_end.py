@@ -146,6 +146,22 @@ def test_services_run_and_report_their_own_versions(installed: Cluster):
     assert advertised(installed) > 0
 
 
+def test_las_enrols_authenticated_with_the_certificate_install_issued(installed: Cluster):
+    """enclavectl install issues the LAS's client certificate from the CAS's CA (Secret
+    las-enclave-client); the LAS chart mounts it, and CAS records the enrolment as
+    authenticated, not as a simulation's unauthenticated one."""
+
+    def logs() -> str:
+        return installed.kubectl(
+            "logs", "-n", NS, "-l", "app.kubernetes.io/name=las", "--tail=-1"
+        ).stdout
+
+    text = wait_for(logs, lambda t: "enrolled key" in t, 120, "the LAS to enrol")
+    assert "enrolling with client certificate /etc/las/client/tls.crt" in text, text
+    enrolled = [line for line in text.splitlines() if "enrolled key" in line]
+    assert enrolled[-1].endswith(", authenticated)"), enrolled
+
+
 def advertised(cluster: Cluster) -> int:
     """The plugin's devices on the real node, once the kubelet has posted them (a node that
     advertises none is left out of the figures, so HEALTHY does not wait for them)."""

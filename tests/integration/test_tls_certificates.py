@@ -15,7 +15,7 @@ from cryptography import x509
 from kubernetes import client
 
 from enclave_operator.api.kinds import CAS
-from enclave_operator.pki import OPERATOR_CLIENT_SECRET, OPERATOR_CN, Authority
+from enclave_operator.pki import LAS_CN, OPERATOR_CLIENT_SECRET, OPERATOR_CN, Authority
 from tests.integration.crs import CRs, condition, unique
 from tests.integration.waiting import wait_for
 
@@ -203,6 +203,11 @@ def test_the_operator_renews_its_client_certificate_from_the_cas_ca(
             namespace,
             secret(OPERATOR_CLIENT_SECRET, ours.cert, ours.key, authority.cert),
         )
+        las = authority.issue(LAS_CN, client=True, validity=dt.timedelta(days=5))
+        las_secret = f"las-{name}-client"  # the LAS of the same name mounts it
+        core.create_namespaced_secret(
+            namespace, secret(las_secret, las.cert, las.key, authority.cert)
+        )
         renewed = wait_for(
             lambda: read(OPERATOR_CLIENT_SECRET),
             lambda c: c.not_valid_after_utc - dt.datetime.now(dt.UTC) > dt.timedelta(days=300),
@@ -214,6 +219,14 @@ def test_the_operator_renews_its_client_certificate_from_the_cas_ca(
         assert list(usage) == [x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]
         cn = renewed.subject.get_attributes_for_oid(x509.oid.NameOID.COMMON_NAME)[0].value
         assert cn == OPERATOR_CN
+        las_renewed = wait_for(
+            lambda: read(las_secret),
+            lambda c: c.not_valid_after_utc - dt.datetime.now(dt.UTC) > dt.timedelta(days=300),
+            90,
+            "the LAS's client certificate to be renewed",
+        )
+        las_cn = las_renewed.subject.get_attributes_for_oid(x509.oid.NameOID.COMMON_NAME)
+        assert las_cn[0].value == LAS_CN
         same = x509.load_pem_x509_certificate(serving.cert).serial_number
         assert read(f"cas-{name}-tls").serial_number == same  # not due: left alone
         wait_for(

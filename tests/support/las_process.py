@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from enclave_operator.devcluster.processes import free_port
-from enclave_operator.pki import Authority
-from enclave_operator.services.cas.attestation import LAS_CN
+from enclave_operator.pki import LAS_CN, Authority
 from tests.support.cas_process import Certificates, stop
 
 ENCLAVECTL = [sys.executable, "-m", "enclave_operator.cli"]

@@ -19,10 +19,10 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 
 from enclave_operator.attestation import quote as quotes
 from enclave_operator.attestation import release
-from enclave_operator.pki import OPERATOR_CN, Authority
+from enclave_operator.pki import LAS_CN, OPERATOR_CN, Authority
 from enclave_operator.policies import signing
 from enclave_operator.services.cas import store as store_module
-from enclave_operator.services.cas.attestation import LAS_CN, Attestation
+from enclave_operator.services.cas.attestation import Attestation
 from enclave_operator.services.cas.registry import Refusal, Registry
 from enclave_operator.services.cas.store import Store, StoreError
 from tests.support.las_process import policy_text

@@ -65,3 +65,35 @@ def test_las_without_a_valid_certificate_is_not_enrolled(cas, tmp_path, name):
         assert "needs a client certificate (CN enclave-las)" in version["enrolmentError"]
     else:  # a certificate of another CA fails the TLS handshake
         assert "unreachable" in version["enrolmentError"]
+
+
+def test_a_client_certificate_that_comes_later_is_used_without_a_restart(cas, tmp_path):
+    """As a Secret volume that Kubernetes fills after LAS started (or a renewed certificate):
+    LAS reads its files again before each attempt."""
+    certs = cas.certs
+    assert certs is not None
+    later = tmp_path / "client"
+    later.mkdir()
+    las = LASProcess(
+        tmp_path / "las.log",
+        f"127.0.0.1:{cas.enclave_port}",
+        certs.ca,
+        (f"--client-cert={later / 'tls.crt'}", f"--client-key={later / 'tls.key'}"),
+        node="node-d",
+    )
+    las.start()
+    try:
+        for _ in range(300):  # the first attempt, refused: no certificate yet
+            version = las.get("/v1/version")
+            if version["enrolmentError"]:
+                break
+            las.wait_enrolled(timeout=0.1)
+        assert "needs a client certificate" in version["enrolmentError"]
+        (later / "tls.key").write_bytes((certs.directory / "las.key").read_bytes())
+        (later / "tls.crt").write_bytes((certs.directory / "las.crt").read_bytes())
+        version = las.wait_enrolled()
+    finally:
+        las.stop()
+    assert version["enrolled"] is True, version
+    assert "node-d: client certificate" in cas.log.read_text()
+    assert "enrolling with client certificate" in las.log.read_text()

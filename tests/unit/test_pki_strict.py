@@ -19,6 +19,7 @@ from enclave_operator.devcluster.pki import CertificateAuthority
 from enclave_operator.install.tls import tls_secrets
 from enclave_operator.pki import Authority, distinguished_name, key_pem
 from enclave_operator.services.cas import identity
+from enclave_operator.services.cas.attestation import is_las
 from enclave_operator.webhook.certs import Material, plan
 from enclave_operator.webhook.settings import Settings
 
@@ -82,8 +83,9 @@ def test_an_authoritys_certificates_pass_strict_verification(tmp_path: Path):
     assert aki.key_identifier == ski.digest
 
 
-def test_the_cas_and_operator_certificates_of_an_installation(tmp_path: Path):
-    cas, operator, _ = tls_secrets(["cas.example.com"], "enclave", "enclave-system")
+def test_the_cas_operator_and_las_certificates_of_an_installation(tmp_path: Path):
+    cas, operator, _, las = tls_secrets(["cas.example.com"], "enclave", "enclave-system")
+    assert las["metadata"]["name"] == "las-enclave-client"  # the LAS chart mounts it
 
     def pem(secret: dict[str, object], key: str) -> bytes:
         data = secret["data"]
@@ -92,6 +94,10 @@ def test_the_cas_and_operator_certificates_of_an_installation(tmp_path: Path):
 
     client = (pem(operator, "tls.crt"), pem(operator, "tls.key"))
     handshake(tmp_path, pem(cas, "ca.crt"), pem(cas, "tls.crt"), pem(cas, "tls.key"), client)
+    las_client = (pem(las, "tls.crt"), pem(las, "tls.key"))
+    handshake(tmp_path, pem(cas, "ca.crt"), pem(cas, "tls.crt"), pem(cas, "tls.key"), las_client)
+    # CAS counts it as a LAS's (CommonName and clientAuth)
+    assert is_las(x509.load_pem_x509_certificate(las_client[0]).public_bytes(Encoding.DER))
 
 
 def test_the_cas_self_signed_certificate(tmp_path: Path):

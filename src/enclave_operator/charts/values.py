@@ -14,6 +14,7 @@ from typing import Any
 
 from enclave_operator.api import cas, common, las
 from enclave_operator.api.kinds import CAS, LAS, SGXPLUGIN, Kind
+from enclave_operator.pki import OPERATOR_CLIENT_SECRET, las_client_secret
 
 MAX_RELEASE_NAME = 53
 """Helm's limit; it leaves room for suffixes such as ``-db`` within a 63-character label."""
@@ -134,3 +135,10 @@ def values_for(kind: Kind, cr: Mapping[str, Any], pull_secret: str | None) -> di
         # None: no flag, and each plugin advertises its own Node's allocatable pods.
         values["capacitySGXPods"] = spec.get("capacitySGXPods")
     return values
+
+
+def client_secrets(cas_name: str) -> list[tuple[str, str]]:
+    """The client certificates `enclavectl install` issues from CAS ``cas_name``'s CA, beside
+    it, and whose they are: the operator's, and that of the LAS of the same name."""
+    las = las_client_secret(release_name(LAS, cas_name))
+    return [(OPERATOR_CLIENT_SECRET, "operator client"), (las, "LAS client")]

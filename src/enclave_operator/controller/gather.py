@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from enclave_operator.api.kinds import CAS, LAS
+from enclave_operator.charts.values import client_secrets
 from enclave_operator.controller.caches import Caches, CRKey
 from enclave_operator.controller.certificates import Certificates
 from enclave_operator.controller.versions import ServiceVersions
@@ -18,7 +19,6 @@ from enclave_operator.figures.certificate import (
 from enclave_operator.figures.cluster import unix
 from enclave_operator.figures.compute import Figures, cas_figures, las_figures, sgx_figures
 from enclave_operator.helm.releases import ObjectRef
-from enclave_operator.pki import OPERATOR_CLIENT_SECRET
 
 
 def gather(
@@ -38,11 +38,12 @@ def gather(
         ca = f"{release}-ca"
         ca_expiry = certificates.expiry(namespace, ca)
         cert = certificate_figures(secret, certificates.expiry(namespace, secret), now, ca_expiry)
-        # the operator's client certificate, when this CAS's CA issued it (enclavectl install)
-        if certificates.same_ca(namespace, OPERATOR_CLIENT_SECRET, ca):
-            expiry = certificates.expiry(namespace, OPERATOR_CLIENT_SECRET)
-            client = certificate_figures(OPERATOR_CLIENT_SECRET, expiry, now, ca_expiry)
-            cert = with_client(cert, client)
+        # client certificates this CAS's CA issued (enclavectl install): the operator's, and
+        # that of the LAS of the same name
+        for client, who in client_secrets(key.name):
+            if certificates.same_ca(namespace, client, ca):
+                expiry = certificates.expiry(namespace, client)
+                cert = with_client(cert, certificate_figures(client, expiry, now, ca_expiry), who)
         return with_certificate(
             cas_figures(pods, versions.cas(key, release, namespace, port, pods)), cert
         )

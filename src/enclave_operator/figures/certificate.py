@@ -70,10 +70,12 @@ WORSE = {"Valid": 0, "ExpiresSoon": 1, "Unreadable": 2, "Expired": 3, RENEWABLE_
 (the operator acts on it), else the worst."""
 
 
-def with_client(serving: CertificateFigures, client: CertificateFigures) -> CertificateFigures:
-    """The CAS's certificate and the operator's client certificate from the same CA, as one
-    CertificateValid: the status field stays the serving certificate's; a certificate that is
-    not valid is named in the message, both when both are not."""
+def with_client(
+    serving: CertificateFigures, client: CertificateFigures, who: str = "operator client"
+) -> CertificateFigures:
+    """The CAS's certificate and a client certificate from the same CA (the operator's, a
+    LAS's), as one CertificateValid: the status field stays the serving certificate's; a
+    certificate that is not valid is named in the message, each when several are not."""
     if client.condition is None:
         return serving
     if serving.condition is None:
@@ -88,7 +90,7 @@ def with_client(serving: CertificateFigures, client: CertificateFigures) -> Cert
     return CertificateFigures(
         serving.status,
         (worst[0], worst[1], message),
-        serving.alert or (f"operator client {client.alert}" if client.alert else None),
+        serving.alert or (f"{who} {client.alert}" if client.alert else None),
         min(moments, default=None),
     )
 

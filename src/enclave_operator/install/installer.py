@@ -165,15 +165,17 @@ class Installer:
             self.created.namespace = True
             self.say(f"created namespace {self.opts.namespace}")
         self._apply_crds()
-        secret, client, ca = tls.tls_secrets(self.opts.domains, CR_NAME, self.opts.namespace)
-        for s in (secret, client, ca):
+        secrets = tls.tls_secrets(self.opts.domains, CR_NAME, self.opts.namespace)
+        secret = secrets[0]
+        for s in secrets:
             self.cluster.delete(f"{self.ns_path}/secrets/{s['metadata']['name']}")
             self.cluster.request("POST", f"{self.ns_path}/secrets", s)
             self.created.secret = True
         names = tls.san_names(self.opts.domains, CR_NAME, self.opts.namespace)
         self.say(
             f"CAS TLS certificate in Secret {secret['metadata']['name']} for {', '.join(names)};"
-            f" the operator's client certificate in Secret {tls.CLIENT_SECRET}"
+            f" the operator's client certificate in Secret {tls.CLIENT_SECRET}, the LAS's in"
+            f" Secret {secrets[3]['metadata']['name']}"
         )
         helm.install(self.opts.namespace, chart, values)
         self.created.release = True
@@ -267,7 +269,7 @@ class Installer:
             remover.remove_webhook()
         remover.remove_crds(c.crds)
         if c.secret and not c.namespace:
-            for name in (tls.secret_name(CR_NAME), tls.CLIENT_SECRET):
+            for name in tls.secret_names(CR_NAME):
                 self.cluster.delete(f"{self.ns_path}/secrets/{name}")
         if c.namespace:
             remover.remove_namespaces([self.opts.namespace])

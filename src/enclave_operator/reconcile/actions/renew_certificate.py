@@ -17,9 +17,10 @@ from typing import Any
 
 from cryptography import x509
 
+from enclave_operator.charts.values import client_secrets
 from enclave_operator.figures.certificate import WARN_BEFORE
 from enclave_operator.kube import ApiException
-from enclave_operator.pki import OPERATOR_CLIENT_SECRET, reissue
+from enclave_operator.pki import reissue
 from enclave_operator.reconcile.actions.context import Context, Outcome
 
 RENEWED_VALIDITY = dt.timedelta(days=365)  # as enclavectl install issues it
@@ -43,7 +44,8 @@ def _due(secret: dict[str, Any], now: dt.datetime) -> bool:
 async def renew_certificate(ctx: Context) -> Outcome:
     secrets = f"/api/v1/namespaces/{ctx.release_namespace}/secrets"
     ca = await ctx.kube.get(f"{secrets}/{ctx.release_name}-ca")
-    names = [f"{ctx.release_name}-tls", OPERATOR_CLIENT_SECRET]
+    clients = [name for name, _ in client_secrets(str(ctx.cr["metadata"]["name"]))]
+    names = [f"{ctx.release_name}-tls", *clients]
     now = dt.datetime.now(dt.UTC)
     done = []
     for name in names:
@@ -53,7 +55,7 @@ async def renew_certificate(ctx: Context) -> Outcome:
             if e.status == 404:  # a CAS serving its own self-signed certificate has none
                 continue
             raise
-        client = name == OPERATOR_CLIENT_SECRET
+        client = name in clients
         if not _due(current, now) or (client and _pem(current, "ca.crt") != _pem(ca, "ca.crt")):
             continue  # not due, or a client certificate from another CAS's CA
         issued = reissue(

@@ -34,11 +34,11 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from enclave_operator.attestation import quote as quotes
 from enclave_operator.attestation import release
+from enclave_operator.pki import LAS_CN
 from enclave_operator.policies import document
 from enclave_operator.services.cas.registry import Refusal, Registry
 
 log = logging.getLogger("enclave_operator.cas.attestation")
-LAS_CN = "enclave-las"
 ENROLMENT_ENV = "ENCLAVE_CAS_LAS_ENROLMENT"
 POLICY_CACHE = 1024
 

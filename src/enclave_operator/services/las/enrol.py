@@ -14,6 +14,7 @@ import logging
 import random
 import ssl
 import time
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -59,14 +60,24 @@ async def enrol_once(session: aiohttp.ClientSession, cas_url: str, node: Node) -
         raise EnrolmentFailed(f"{who} answered HTTP {e.status}: {e.message}", True) from e
 
 
-async def keep_enrolled(node: Node, cas_url: str, context: ssl.SSLContext) -> None:
-    """Runs until cancelled: enrol, retry with backoff, renew."""
+async def keep_enrolled(node: Node, cas_url: str, contexts: Callable[[], ssl.SSLContext]) -> None:
+    """Runs until cancelled: enrol, retry with backoff, renew. ``contexts()`` is asked before
+    each attempt; a new context (its files changed) gets a new connection pool."""
     delay = FIRST_DELAY
     timeout = aiohttp.ClientTimeout(total=10)
-    async with aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(ssl=context), timeout=timeout
-    ) as session:
+    session: aiohttp.ClientSession | None = None
+    current: ssl.SSLContext | None = None
+    said = ""
+    try:
         while True:
+            if (context := contexts()) is not current or session is None:
+                if session is not None:
+                    await session.close()
+                connector = aiohttp.TCPConnector(ssl=context)
+                session, current = (
+                    aiohttp.ClientSession(connector=connector, timeout=timeout),
+                    context,
+                )
             try:
                 answer = await enrol_once(session, cas_url, node)
             except EnrolmentFailed as e:
@@ -79,8 +90,9 @@ async def keep_enrolled(node: Node, cas_url: str, context: ssl.SSLContext) -> No
                 delay = min(delay * 2, MAX_DELAY)
                 continue
             instance = str(answer.get("instanceId"))
-            if not node.enrolled or instance != node.cas_instance:
-                how = "authenticated" if answer.get("authenticated") else "unauthenticated"
+            how = "authenticated" if answer.get("authenticated") else "unauthenticated"
+            if not node.enrolled or instance != node.cas_instance or how != said:
+                said = how
                 log.info(
                     "enrolled key %s with CAS %s (instance %s, %s)",
                     quotes.fingerprint(node.key_id),
@@ -91,3 +103,6 @@ async def keep_enrolled(node: Node, cas_url: str, context: ssl.SSLContext) -> No
             node.enrolled, node.cas_instance, node.last_error = True, instance, None
             delay = FIRST_DELAY
             await asyncio.sleep(RENEW)
+    finally:
+        if session is not None:
+            await session.close()

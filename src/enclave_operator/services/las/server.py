@@ -17,7 +17,6 @@ import logging
 import os
 import signal
 import socket
-import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,9 +26,9 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from enclave_operator.attestation import address
 from enclave_operator.attestation import quote as quotes
-from enclave_operator.policies.client import tls_context
 from enclave_operator.services.las.app import Node, application
 from enclave_operator.services.las.enrol import keep_enrolled
+from enclave_operator.services.las.tls import CasContexts
 
 log = logging.getLogger("enclave_operator.las")
 KEY_FILE = "attestation.key"
@@ -76,26 +75,13 @@ def node_name(given: str | None) -> str:
     return name
 
 
-def cas_context(settings: Settings) -> ssl.SSLContext:
-    ca = settings.cas_ca
-    if ca is not None and not ca.exists():
-        log.warning("CA file %s does not exist: CAS is verified with the system's CAs", ca)
-        ca = None
-    client = None
-    if settings.client_cert and settings.client_key:
-        if settings.client_cert.exists() and settings.client_key.exists():
-            client = (settings.client_cert, settings.client_key)
-        else:
-            log.warning("client certificate %s not found: enrolling without", settings.client_cert)
-    return tls_context(ca, client)
-
-
 async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
     node = Node(node_name(settings.node), attestation_key(settings.key_dir))
     enrolment: asyncio.Task[None] | None = None
     if settings.cas:
         node.cas = address.url(settings.cas, "https", address.CAS_ENCLAVE_PORT)
-        enrolment = asyncio.create_task(keep_enrolled(node, node.cas, cas_context(settings)))
+        contexts = CasContexts(settings.cas_ca, settings.client_cert, settings.client_key)
+        enrolment = asyncio.create_task(keep_enrolled(node, node.cas, contexts))
     else:
         log.warning("no --cas (SCONE_CAS_ADDR): this LAS enrols nowhere; CAS refuses its quotes")
     runner = web.AppRunner(application(node), access_log=None)
