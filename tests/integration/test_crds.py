@@ -204,6 +204,7 @@ CAS_DEFAULTS = {
         "whenDeleted": "Retain",
     },
     "ingress": {"enabled": False, "annotations": {}},
+    "lasEnrolment": "Any",
 }
 
 
@@ -275,6 +276,7 @@ INVALID: list[tuple[str, Kind, dict[str, Any] | None, str]] = [
     ("sgx-pods-10001", SGXPLUGIN, {"capacitySGXPods": 10001}, "spec.capacitySGXPods"),
     ("sgx-namespace", SGXPLUGIN, {"namespace": "Bad_NS"}, "spec.namespace"),
     ("service-type", CAS, cas_service(type="Foo"), "spec.service.type"),
+    ("las-enrolment", CAS, {"lasEnrolment": "Sometimes"}, "spec.lasEnrolment"),
     ("client-port-70000", CAS, cas_service(clientPort=70000), "spec.service.clientPort"),
     ("enclave-port-0", CAS, cas_service(enclavePort=0), "spec.service.enclavePort"),
     ("size-lots", CAS, cas_persistence(size="lots"), "spec.persistence.size"),

@@ -245,6 +245,25 @@ def test_las_host_port():
     assert pod(objs, "DaemonSet")["nodeSelector"] == {"sgx": "yes"}
 
 
+def test_cas_requires_las_certificates_only_when_asked():
+    objs, _ = render(CAS, {})
+    assert "env" not in container(objs, "Deployment")  # Any: CAS's own default
+    objs, _ = render(CAS, {"lasEnrolment": "Certificate"})
+    assert container(objs, "Deployment")["env"] == [
+        {"name": "ENCLAVE_CAS_LAS_ENROLMENT", "value": "certificate"}
+    ]
+
+
+def test_las_shows_the_client_certificate_of_its_secret():
+    objs, _ = render(LAS, {})
+    c = container(objs, "DaemonSet")
+    assert "--client-cert=/etc/las/client/tls.crt" in c["command"]
+    assert "--client-key=/etc/las/client/tls.key" in c["command"]
+    volumes = {v["name"]: v for v in pod(objs, "DaemonSet")["volumes"]}
+    assert volumes["client"]["secret"]["secretName"] == "rel-client"
+    assert volumes["client"]["secret"]["optional"] is True  # LAS starts without it
+
+
 def test_sgxplugin_capacity_and_device_plugin_dir():
     objs, _ = render(SGXPLUGIN, {"capacitySGXPods": 42})
     c = container(objs, "DaemonSet")

@@ -91,6 +91,7 @@ def test_values_for_empty_cas_has_crd_defaults():
             "nodePorts": {"clientPort": None, "enclavePort": None},
             "annotations": {},
         },
+        "lasEnrolment": "Any",
         "persistence": {
             "enabled": False,
             "mountPath": "/etc/cas/db",

@@ -233,6 +233,8 @@ def test_the_values_enclavectl_passes_are_valid(simulation: bool):
     assert ("Deployment", "enclave-operator") not in objs
     assert ("Secret", "cas-enclave-tls") not in objs  # enclavectl writes it itself
     assert objs[("CAS", "enclave")]["spec"]["image"] == "reg.example:5000/eo:9"
+    # enclavectl issues the LAS's client certificate, so its CAS requires one
+    assert objs[("CAS", "enclave")]["spec"]["lasEnrolment"] == "Certificate"
     assert bool(sgx_in(objs[("LAS", "enclave")]["spec"])) is not simulation
     assert ("ConfigMap", "enclave-operator-webhook") in objs, "the local operator's settings"
 

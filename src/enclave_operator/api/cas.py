@@ -208,6 +208,10 @@ def persistence() -> Schema:
     )
 
 
+LAS_ENROLMENT_ANY = "Any"
+LAS_ENROLMENT_CERTIFICATE = "Certificate"
+
+
 def cas_spec() -> Schema:
     """The whole ``spec`` of a CAS."""
     return obj(
@@ -219,6 +223,15 @@ def cas_spec() -> Schema:
             "service": service(),
             "persistence": persistence(),
             "ingress": ingress(),
+            "lasEnrolment": enum(
+                "Which LAS may enrol their attestation keys. Any (the default) accepts a LAS"
+                " that proves possession of its key, and records whether it also showed a"
+                " client certificate (CN enclave-las) from this CAS's CA; Certificate refuses"
+                " a LAS without one. enclavectl install issues that certificate and sets"
+                " Certificate.",
+                (LAS_ENROLMENT_ANY, LAS_ENROLMENT_CERTIFICATE),
+                default=LAS_ENROLMENT_ANY,
+            ),
         },
         default={},
         rules=[

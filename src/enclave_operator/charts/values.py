@@ -93,6 +93,7 @@ def _cas(spec: Mapping[str, Any]) -> dict[str, Any]:
             },
             "annotations": dict(_or(service.get("annotations"), {})),
         },
+        "lasEnrolment": _or(spec.get("lasEnrolment"), cas.LAS_ENROLMENT_ANY),
         "persistence": {
             "enabled": bool(_or(persistence.get("enabled"), False)),
             "mountPath": _or(persistence.get("mountPath"), cas.DEFAULT_MOUNT_PATH),

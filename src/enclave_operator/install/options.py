@@ -37,9 +37,11 @@ def chart_values(opts: Options, plugin: Plugin | None, selector: dict[str, str])
         # explicit, though the chart's default: --no-webhook must win over any chart
         "webhook": {"enabled": opts.webhook},
     }
+    # enclavectl issues the LAS's client certificate (tls.py), so its CAS may require it
+    cas_spec: dict[str, Any] = {"lasEnrolment": "Certificate"}
     if opts.ingress and opts.domains:  # the CAS client API at the first --domain, by SNI
-        ingress = {"enabled": True, "host": opts.domains[0]}
-        values["services"] = {"cas": {"spec": {"ingress": ingress}}}
+        cas_spec["ingress"] = {"enabled": True, "host": opts.domains[0]}
+    values["services"] = {"cas": {"spec": cas_spec}}
     if plugin is not None:
         values["sgx"] = {"resourceKey": plugin.resource, "nodeSelector": selector}
     if opts.image:
