@@ -22,17 +22,22 @@ from tests.integration.waiting import wait_for
 pytestmark = pytest.mark.integration
 
 
+def secret_body(name: str, cert: bytes, key: bytes, ca: bytes) -> dict[str, Any]:
+    """A TLS Secret as enclavectl install writes one."""
+    data = {"tls.crt": cert, "tls.key": key, "ca.crt": ca}
+    return {
+        "metadata": {"name": name, "labels": {"app.kubernetes.io/part-of": "enclave-operator"}},
+        "type": "kubernetes.io/tls",
+        "data": {k: base64.b64encode(v).decode() for k, v in data.items()},
+    }
+
+
 def tls_secret(name: str, days: int) -> tuple[dict[str, Any], str]:
     """A TLS Secret as enclavectl install writes it, valid for ``days``; and its expiry."""
     authority = Authority(f"{name}-ca", dt.timedelta(days=days))
     issued = authority.issue("localhost", hosts=["localhost"])
     expiry = x509.load_pem_x509_certificate(issued.cert).not_valid_after_utc
-    data = {"tls.crt": issued.cert, "tls.key": issued.key, "ca.crt": authority.cert}
-    body = {
-        "metadata": {"name": name, "labels": {"app.kubernetes.io/part-of": "enclave-operator"}},
-        "type": "kubernetes.io/tls",
-        "data": {k: base64.b64encode(v).decode() for k, v in data.items()},
-    }
+    body = secret_body(name, issued.cert, issued.key, authority.cert)
     return body, expiry.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -94,15 +99,7 @@ def test_the_operator_renews_a_certificate_from_the_ca_kept_beside_it(
     old = authority.issue(hosts[0], hosts=hosts, validity=dt.timedelta(days=10))
 
     def secret(secret_name: str, cert: bytes, key: bytes) -> dict[str, Any]:
-        data = {"tls.crt": cert, "tls.key": key, "ca.crt": authority.cert}
-        return {
-            "metadata": {
-                "name": secret_name,
-                "labels": {"app.kubernetes.io/part-of": "enclave-operator"},
-            },
-            "type": "kubernetes.io/tls",
-            "data": {k: base64.b64encode(v).decode() for k, v in data.items()},
-        }
+        return secret_body(secret_name, cert, key, authority.cert)
 
     core.create_namespaced_secret(
         namespace, secret(f"cas-{name}-ca", authority.cert, authority.key)
@@ -154,16 +151,7 @@ def test_the_operator_renews_its_client_certificate_from_the_cas_ca(
     authority = Authority("cas-ca", dt.timedelta(days=3650))
     serving = authority.issue("localhost", hosts=["localhost"], validity=dt.timedelta(days=200))
 
-    def secret(secret_name: str, cert: bytes, key: bytes, ca: bytes) -> dict[str, Any]:
-        data = {"tls.crt": cert, "tls.key": key, "ca.crt": ca}
-        return {
-            "metadata": {
-                "name": secret_name,
-                "labels": {"app.kubernetes.io/part-of": "enclave-operator"},
-            },
-            "type": "kubernetes.io/tls",
-            "data": {k: base64.b64encode(v).decode() for k, v in data.items()},
-        }
+    secret = secret_body
 
     def read(secret_name: str) -> x509.Certificate:
         body = core.read_namespaced_secret(secret_name, namespace)
