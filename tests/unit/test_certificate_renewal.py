@@ -116,6 +116,8 @@ def test_an_expired_client_certificate_alerts_as_such():
     alone = with_client(certificate_figures("cas-x-tls", None, NOW), client)
     assert alone.condition == client.condition
     assert alone.status == {}
+    assert alone.alert is not None
+    assert alone.alert.startswith("operator client certificate expired")
 
 
 def test_the_client_certificate_counts_only_when_the_cas_ca_issued_it():

@@ -79,7 +79,7 @@ def with_client(
     if client.condition is None:
         return serving
     if serving.condition is None:
-        return replace(client, status={})
+        return replace(client, status={}, alert=f"{who} {client.alert}" if client.alert else None)
     conditions = (serving.condition, client.condition)
     worst = max(conditions, key=lambda c: WORSE.get(c[1], 2))
     if worst[1] == "Valid":
