@@ -191,11 +191,6 @@ def test_the_operator_renews_its_client_certificate_from_the_cas_ca(
             namespace,
             secret(OPERATOR_CLIENT_SECRET, ours.cert, ours.key, authority.cert),
         )
-        las = authority.issue(LAS_CN, client=True, validity=dt.timedelta(days=5))
-        las_secret = f"las-{name}-client"  # the LAS of the same name mounts it
-        core.create_namespaced_secret(
-            namespace, secret(las_secret, las.cert, las.key, authority.cert)
-        )
         renewed = wait_for(
             lambda: read(OPERATOR_CLIENT_SECRET),
             lambda c: c.not_valid_after_utc - dt.datetime.now(dt.UTC) > dt.timedelta(days=300),
@@ -207,6 +202,21 @@ def test_the_operator_renews_its_client_certificate_from_the_cas_ca(
         assert list(usage) == [x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]
         cn = renewed.subject.get_attributes_for_oid(x509.oid.NameOID.COMMON_NAME)[0].value
         assert cn == OPERATOR_CN
+        same = x509.load_pem_x509_certificate(serving.cert).serial_number
+        assert read(f"cas-{name}-tls").serial_number == same  # not due: left alone
+        wait_for(
+            lambda: crs.get(CAS, name, namespace),
+            lambda c: condition(c, "CertificateValid")["reason"] == "Valid",
+            60,
+            "CertificateValid to be True again",
+        )
+
+        # once all is quiet, the LAS's Secret alone: its own event must bring the renewal
+        las = authority.issue(LAS_CN, client=True, validity=dt.timedelta(days=5))
+        las_secret = f"las-{name}-client"  # the LAS of the same name mounts it
+        core.create_namespaced_secret(
+            namespace, secret(las_secret, las.cert, las.key, authority.cert)
+        )
         las_renewed = wait_for(
             lambda: read(las_secret),
             lambda c: c.not_valid_after_utc - dt.datetime.now(dt.UTC) > dt.timedelta(days=300),
@@ -215,8 +225,7 @@ def test_the_operator_renews_its_client_certificate_from_the_cas_ca(
         )
         las_cn = las_renewed.subject.get_attributes_for_oid(x509.oid.NameOID.COMMON_NAME)
         assert las_cn[0].value == LAS_CN
-        same = x509.load_pem_x509_certificate(serving.cert).serial_number
-        assert read(f"cas-{name}-tls").serial_number == same  # not due: left alone
+        assert read(f"cas-{name}-tls").serial_number == same
         wait_for(
             lambda: crs.get(CAS, name, namespace),
             lambda c: condition(c, "CertificateValid")["reason"] == "Valid",

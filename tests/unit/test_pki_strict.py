@@ -84,7 +84,7 @@ def test_an_authoritys_certificates_pass_strict_verification(tmp_path: Path):
 
 
 def test_the_cas_operator_and_las_certificates_of_an_installation(tmp_path: Path):
-    cas, operator, _, las = tls_secrets(["cas.example.com"], "enclave", "enclave-system")
+    cas, _, operator, las = tls_secrets(["cas.example.com"], "enclave", "enclave-system")
     assert las["metadata"]["name"] == "las-enclave-client"  # the LAS chart mounts it
 
     def pem(secret: dict[str, object], key: str) -> bytes:

@@ -1,7 +1,7 @@
 """When each CAS's TLS certificate expires, from a watch of the TLS Secrets our installations
 make (``app.kubernetes.io/part-of=enclave-operator``, type ``kubernetes.io/tls``, both selected
 server-side): only the expiry and a digest of the CA the Secret names are kept, never a key.
-The digest tells whether the operator's client certificate comes from a CAS's CA.
+The digest tells whether a client certificate (the operator's, a LAS's) comes from a CAS's CA.
 
 A pass reads it here to report the certificate's expiry (status, metric, condition); a Secret
 that changes re-queues the CAS that serves it. The loop is controller/secretwatch.py's.

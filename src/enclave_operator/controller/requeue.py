@@ -6,9 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from enclave_operator.api.kinds import CAS
-from enclave_operator.charts.values import release_name, release_namespace
+from enclave_operator.charts.values import client_secrets, release_name, release_namespace
 from enclave_operator.controller.caches import SERVICE_KINDS, Caches, CRKey
-from enclave_operator.pki import OPERATOR_CLIENT_SECRET
 
 
 def naming_pull_secret(
@@ -26,14 +25,14 @@ def naming_pull_secret(
 
 
 def serving_certificate(caches: Caches, namespace: str, name: str) -> Iterator[CRKey]:
-    """The CAS whose TLS Secret (cas-<name>-tls, which its chart mounts) or CA
-    (cas-<name>-ca) this is; every CAS of the namespace for the operator's client
-    certificate, which one of their CAs issued."""
+    """The CAS whose TLS Secret (cas-<name>-tls, which its chart mounts), CA (cas-<name>-ca)
+    or client certificates (the operator's, its LAS's: ``client_secrets``) this is."""
     if not caches.ready:
         return
     for key in caches.keys(CAS):
         if key.namespace != namespace:
             continue
         release = release_name(CAS, key.name)
-        if name in (f"{release}-tls", f"{release}-ca", OPERATOR_CLIENT_SECRET):
+        clients = [client for client, _ in client_secrets(key.name)]
+        if name in (f"{release}-tls", f"{release}-ca", *clients):
             yield key

@@ -166,16 +166,15 @@ class Installer:
             self.say(f"created namespace {self.opts.namespace}")
         self._apply_crds()
         secrets = tls.tls_secrets(self.opts.domains, CR_NAME, self.opts.namespace)
-        secret = secrets[0]
         for s in secrets:
             self.cluster.delete(f"{self.ns_path}/secrets/{s['metadata']['name']}")
             self.cluster.request("POST", f"{self.ns_path}/secrets", s)
             self.created.secret = True
         names = tls.san_names(self.opts.domains, CR_NAME, self.opts.namespace)
+        serving, ca, operator, las = tls.secret_names(CR_NAME)
         self.say(
-            f"CAS TLS certificate in Secret {secret['metadata']['name']} for {', '.join(names)};"
-            f" the operator's client certificate in Secret {tls.CLIENT_SECRET}, the LAS's in"
-            f" Secret {secrets[3]['metadata']['name']}"
+            f"CAS TLS certificate in Secret {serving} for {', '.join(names)} (its CA in {ca});"
+            f" client certificates: the operator's in Secret {operator}, the LAS's in {las}"
         )
         helm.install(self.opts.namespace, chart, values)
         self.created.release = True

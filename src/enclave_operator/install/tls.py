@@ -10,15 +10,9 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from enclave_operator.api.kinds import CAS, LAS
-from enclave_operator.charts.values import release_name
-from enclave_operator.pki import (
-    LAS_CN,
-    OPERATOR_CLIENT_SECRET,
-    OPERATOR_CN,
-    Authority,
-    las_client_secret,
-)
+from enclave_operator.api.kinds import CAS
+from enclave_operator.charts.values import client_secrets, release_name
+from enclave_operator.pki import LAS_CN, OPERATOR_CLIENT_SECRET, OPERATOR_CN, Authority
 
 VALIDITY = dt.timedelta(days=365)
 _DNS = re.compile(
@@ -78,23 +72,20 @@ def ca_secret_name(cas_name: str) -> str:
 
 
 def secret_names(cas_name: str) -> list[str]:
-    """The Secrets ``tls_secrets`` makes, in its order."""
-    return [
-        secret_name(cas_name),
-        CLIENT_SECRET,
-        ca_secret_name(cas_name),
-        las_client_secret(release_name(LAS, cas_name)),
-    ]
+    """The Secrets ``tls_secrets`` makes, in its order: the CAS's, its CA, then the client
+    certificates the operator renews from that CA (the operator's, the LAS's)."""
+    clients = [name for name, _ in client_secrets(cas_name)]
+    return [secret_name(cas_name), ca_secret_name(cas_name), *clients]
 
 
 def tls_secrets(domains: Sequence[str], cas_name: str, namespace: str) -> list[dict[str, Any]]:
     """A new CA, a serving certificate for the CAS and a client certificate for the operator,
     as ``kubernetes.io/tls`` Secrets that carry the CA: the CAS verifies the operator's
-    certificate with it, the operator verifies the CAS's. The third holds the CA itself, key
-    included, beside the CAS (whose own key is as secret): the operator renews the CAS's
-    certificate from it before it expires, and clients keep trusting the same CA. The fourth
-    is the client certificate of the LAS of the same name, so that CAS records its enrolment
-    as authenticated (the operator renews it too).
+    certificate with it, the operator verifies the CAS's. The CA itself, key included, is kept
+    beside the CAS (whose own key is as secret): the operator renews the certificates from it
+    before they expire, and clients keep trusting the same CA. The last is the client
+    certificate of the LAS of the same name, so that CAS records its enrolment as
+    authenticated. In the order of ``secret_names``.
     """
     names = san_names(domains, cas_name, namespace)
     authority = Authority(f"{cas_service(cas_name)}-ca", VALIDITY * 10)
@@ -102,8 +93,8 @@ def tls_secrets(domains: Sequence[str], cas_name: str, namespace: str) -> list[d
     client = authority.issue(OPERATOR_CN, client=True, validity=VALIDITY)
     las = authority.issue(LAS_CN, client=True, validity=VALIDITY)
     ca = authority.cert
-    pairs = [(serving.cert, serving.key), (client.cert, client.key), (ca, authority.key)]
-    pairs.append((las.cert, las.key))
+    pairs = [(serving.cert, serving.key), (ca, authority.key)]
+    pairs += [(client.cert, client.key), (las.cert, las.key)]
     return [
         _secret(name, namespace, cert, key, ca)
         for name, (cert, key) in zip(secret_names(cas_name), pairs, strict=True)

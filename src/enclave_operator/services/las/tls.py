@@ -46,23 +46,28 @@ class CasContexts:
 
     def _make(self, stamps: tuple[Stamp, ...]) -> ssl.SSLContext:
         ca_at, cert_at, key_at = stamps
-        ca = self.ca if ca_at is not None else None
-        if self.ca is not None and ca is None:
-            log.warning("CA file %s does not exist: CAS is verified with the system's CAs", self.ca)
-        try:
-            base = tls_context(ca)
-        except (OSError, ssl.SSLError) as e:
-            log.warning("CA file %s unusable (%s): CAS is verified with the system's CAs", ca, e)
-            base = tls_context(None)
         if self.cert is None or self.key is None:
-            return base
+            return self._verifying(ca_at)
         if cert_at is None or key_at is None:
             log.warning("client certificate %s not found: enrolling without", self.cert)
-            return base
+            return self._verifying(ca_at)
+        context = self._verifying(ca_at)
         try:
-            base.load_cert_chain(str(self.cert), str(self.key))
-        except (OSError, ssl.SSLError) as e:
+            context.load_cert_chain(str(self.cert), str(self.key))
+        except (OSError, ssl.SSLError) as e:  # a fresh context: nothing half-loaded stays
             log.warning("client certificate %s unusable (%s): enrolling without", self.cert, e)
-            return tls_context(ca) if ca is not None else tls_context(None)
+            return self._verifying(ca_at)
         log.info("enrolling with client certificate %s", self.cert)
-        return base
+        return context
+
+    def _verifying(self, ca_at: Stamp) -> ssl.SSLContext:
+        """A context that verifies CAS with the CA file, else the system's CAs."""
+        if self.ca is not None and ca_at is None:
+            log.warning("CA file %s does not exist: CAS is verified with the system's CAs", self.ca)
+        elif self.ca is not None:
+            try:
+                return tls_context(self.ca)
+            except (OSError, ssl.SSLError) as e:
+                log.warning("CA file %s unusable (%s): CAS is verified with the system's CAs",
+                            self.ca, e)  # fmt: skip
+        return tls_context(None)
