@@ -1,22 +1,31 @@
-"""A thin async layer over the Kubernetes client for the few raw calls the operator makes.
+"""A thin async client for the few raw calls the operator makes, on kopf's own credentials.
 
-The generated typed methods need one class per kind; the operator patches CRs and arbitrary
-owned objects by path instead, with JSON merge patches that carry a resourceVersion so that a
-write based on a stale cache fails with 409 instead of overwriting someone else's change.
+The operator patches CRs and arbitrary owned objects by path, with JSON merge patches that
+carry a resourceVersion so that a write based on a stale cache fails with 409 instead of
+overwriting someone else's change; it needs no typed models. So this is an aiohttp session
+built from the same login kopf's watches use (kubeconfig, or the pod's service account), not
+the generated client library: importing that loads every model class, about 20 MiB in each
+process (the operator and its webhook child).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import dataclasses
 import json
+import os
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from kubernetes.aio import client as aclient
-from kubernetes.aio import config as aconfig
+import aiohttp
+import kopf
 
 from enclave_operator.api.kinds import Kind
 from enclave_operator.helm.releases import ObjectRef
 
 MERGE = "application/merge-patch+json"
+TIMEOUT = aiohttp.ClientTimeout(total=30)
 
 _RBAC = "rbac.authorization.k8s.io/v1"
 
@@ -35,30 +44,119 @@ OWNED_KINDS: dict[tuple[str, str], tuple[str, str]] = {
     ("networking.k8s.io/v1", "Ingress"): ("/apis/networking.k8s.io/v1", "ingresses"),  # CAS's
 }
 
-ApiException = aclient.ApiException
+
+class ApiException(Exception):
+    """A request the API server refused: its HTTP status, reason phrase and Status message."""
+
+    def __init__(self, status: int = 0, reason: str | None = None, body: str = "") -> None:
+        self.status, self.reason, self.body = status, reason, body
+        super().__init__(status, reason)
+
+    @classmethod
+    async def of(cls, response: aiohttp.ClientResponse) -> ApiException:
+        return cls(response.status, response.reason, await response.text(errors="replace"))
+
+    def __str__(self) -> str:
+        try:
+            message = json.loads(self.body).get("message")
+        except (ValueError, AttributeError):
+            message = self.body[:300]
+        return f"({self.status}) {self.reason}" + (f": {message}" if message else "")
+
+
+def login() -> kopf.ConnectionInfo:
+    """The pod's service account, else the kubeconfig ($KUBECONFIG or ~/.kube/config)."""
+    settings = kopf.OperatorSettings()
+    info = kopf.login_with_service_account(settings=settings) or kopf.login_with_kubeconfig(
+        settings=settings
+    )
+    if info is None:
+        raise kopf.LoginError("no service account token and no kubeconfig")
+    host = os.environ.get("KUBERNETES_SERVICE_HOST")
+    port = os.environ.get("KUBERNETES_SERVICE_PORT")
+    if host and port and info.server == "https://kubernetes.default.svc":
+        # as client-go's in-cluster config: the service's address, with no DNS lookup
+        host = f"[{host}]" if ":" in host else host
+        info = dataclasses.replace(info, server=f"https://{host}:{port}")
+    return info
 
 
 class Kube:
-    def __init__(self, api: aclient.ApiClient) -> None:
-        self.api = api
+    def __init__(self, credentials: Callable[[], kopf.ConnectionInfo] = login) -> None:
+        self._credentials = credentials
+        info = credentials()
+        self.server = info.server.rstrip("/")
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0, ssl=info.as_ssl_context()),
+            headers={**info.as_http_headers(), "User-Agent": "enclave-operator"},
+            trust_env=False,  # as kopf's session: no proxy or netrc lookup per request
+        )
+        self._refreshing: asyncio.Lock | None = None
 
     @classmethod
     async def connect(cls, kubeconfig: str | None = None) -> Kube:
         """In-cluster credentials when running in a pod, else the kubeconfig."""
-        configuration = aclient.Configuration()
-        try:
-            aconfig.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-        except aconfig.ConfigException:
-            await aconfig.load_kube_config(  # type: ignore[no-untyped-call]
-                config_file=kubeconfig, client_configuration=configuration
-            )
-        # like kopf's own session: no proxy or netrc lookup, which aiohttp would otherwise
-        # repeat in a thread for every request
-        configuration.client_session_kwargs = {"trust_env": False}
-        return cls(aclient.ApiClient(configuration))
+        if kubeconfig:
+            os.environ["KUBECONFIG"] = kubeconfig  # kopf's login reads it from there
+        return cls()
 
     async def close(self) -> None:
-        await self.api.close()  # type: ignore[no-untyped-call]
+        await self._session.close()
+
+    async def _refresh(self, sent: str | None) -> None:
+        """After a 401: read the credentials again (a service account token is rotated on
+        disk), unless a concurrent request did so already."""
+        self._refreshing = self._refreshing or asyncio.Lock()
+        async with self._refreshing:
+            if self._session.headers.get("Authorization") == sent:
+                info = await asyncio.to_thread(self._credentials)
+                self._session.headers.update(info.as_http_headers())
+
+    @contextlib.asynccontextmanager
+    async def _send(
+        self, method: str, path: str, timeout: aiohttp.ClientTimeout, **kw: Any
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """A response with a 2xx status; any other is raised as ApiException."""
+        for attempt in (1, 2):
+            sent = self._session.headers.get("Authorization")
+            async with self._session.request(
+                method, self.server + path, timeout=timeout, **kw
+            ) as response:
+                if response.status == 401 and attempt == 1:
+                    await self._refresh(sent)
+                    continue
+                if response.status >= 300:
+                    raise await ApiException.of(response)
+                yield response
+                return
+
+    async def request(
+        self, method: str, path: str, body: Any = None, content_type: str = "application/json"
+    ) -> dict[str, Any]:
+        data = None if body is None else json.dumps(body)
+        headers = {"Accept": "application/json", "Content-Type": content_type}
+        async with self._send(method, path, TIMEOUT, data=data, headers=headers) as response:
+            raw = await response.read()
+        result = json.loads(raw) if raw else {}
+        return result if isinstance(result, dict) else {}
+
+    @contextlib.asynccontextmanager
+    async def stream(self, path: str, read_timeout: float) -> AsyncIterator[aiohttp.StreamReader]:
+        """A watch: the response body to read line by line; a gap of ``read_timeout`` seconds
+        with no line ends it."""
+        timeout = aiohttp.ClientTimeout(total=None, connect=30, sock_read=read_timeout)
+        headers = {"Accept": "application/json"}
+        async with self._send("GET", path, timeout, headers=headers) as response:
+            yield response.content
+
+    async def get(self, path: str) -> dict[str, Any]:
+        return await self.request("GET", path)
+
+    async def merge_patch(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        return await self.request("PATCH", path, body, MERGE)
+
+    async def create(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        return await self.request("POST", path, body)
 
     @staticmethod
     def custom_path(kind: Kind, namespace: str | None, name: str) -> str:
@@ -70,31 +168,3 @@ class Kube:
         prefix, plural = OWNED_KINDS[(ref.api_version, ref.kind)]
         ns = f"/namespaces/{ref.namespace}" if ref.namespace else ""
         return f"{prefix}{ns}/{plural}/{ref.name}"
-
-    async def request(
-        self, method: str, path: str, body: Any = None, content_type: str = "application/json"
-    ) -> dict[str, Any]:
-        headers = {"Accept": "application/json", "Content-Type": content_type}
-        params = await self.api.param_serialize(
-            method=method,
-            resource_path=path,
-            header_params=headers,
-            body=body,
-            auth_settings=["BearerToken"],
-        )
-        response = await self.api.call_api(*params, _request_timeout=30)
-        await response.read()  # type: ignore[no-untyped-call]
-        result = self.api.response_deserialize(response, {"2XX": "object"})
-        data = result.data
-        if isinstance(data, dict):
-            return data
-        return json.loads(response.data) if response.data else {}
-
-    async def get(self, path: str) -> dict[str, Any]:
-        return await self.request("GET", path)
-
-    async def merge_patch(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        return await self.request("PATCH", path, body, MERGE)
-
-    async def create(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        return await self.request("POST", path, body)

@@ -1,4 +1,4 @@
-"""The `enclavectl` entry point; each command group lives in a module of its own."""
+"""The `enclavectl` entry point."""
 
 from __future__ import annotations
 
@@ -6,38 +6,24 @@ import sys
 
 import typer
 
-from enclave_operator import __version__
-from enclave_operator.cli import devcluster, inspection, install, operator, policy, service
-from enclave_operator.cli import enclave as enclave_cli
 
-app = typer.Typer(
-    name="enclavectl",
-    help="Install, run and inspect Intel SGX confidential-computing services on Kubernetes.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-)
-app.add_typer(devcluster.app, name="dev-cluster")
-app.add_typer(operator.app, name="operator")
-app.add_typer(service.app, name="service")
-app.add_typer(policy.app, name="policy")
-app.add_typer(enclave_cli.app, name="enclave")
-app.command()(install.install)
-app.command()(install.uninstall)
-app.command()(inspection.status)
-app.command()(inspection.check)
-app.command()(inspection.precheck)
+def _command() -> tuple[typer.Typer, str, list[str]]:
+    """`enclavectl operator …` loads its own command group only: the operator's process then
+    holds none of what the other commands import (the Kubernetes client library, above all)."""
+    if sys.argv[1:2] == ["operator"]:
+        from enclave_operator.cli.operator import app as group
 
+        return group, "enclavectl operator", sys.argv[2:]
+    from enclave_operator.cli.app import app
 
-@app.command()
-def version() -> None:
-    """Print the enclavectl version."""
-    typer.echo(__version__)
+    return app, "enclavectl", sys.argv[1:]
 
 
 def main() -> None:
     """enclavectl, with usage errors (unknown flags, bad values) as one line, not a panel."""
+    app, prog, args = _command()
     try:
-        code = app(standalone_mode=False, prog_name="enclavectl")
+        code = app(args=args, standalone_mode=False, prog_name=prog)
     except typer.TyperException as e:  # click's UsageError and BadParameter derive from it
         ctx = getattr(e, "ctx", None)
         where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""

@@ -12,6 +12,11 @@ import typer
 app = typer.Typer(help="Run the operator.")
 
 
+@app.callback()
+def group() -> None:
+    """Run the operator."""  # a group even with one command: `enclavectl operator run`
+
+
 class LogFormat(StrEnum):
     TEXT = "text"
     JSON = "json"
@@ -110,6 +115,9 @@ def run(
 ) -> None:
     """Reconcile CAS, LAS and SGXPlugin resources into Helm releases, and register
     SignedPolicy and EncryptedPolicy resources in their CAS, until stopped."""
+    from enclave_operator.entry import without_client_library
+
+    without_client_library()
     from enclave_operator.autoupdate.controller import AutoUpdater
     from enclave_operator.autoupdate.pulls import PullReporter
     from enclave_operator.controller.run import run as run_operator

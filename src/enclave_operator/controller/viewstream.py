@@ -20,8 +20,6 @@ import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
-import aiohttp
-
 from enclave_operator.kube import ApiException, Kube
 
 log = logging.getLogger("enclave_operator.controller")
@@ -131,23 +129,9 @@ class ViewStream(Generic[V]):
             allowWatchBookmarks="true",
             timeoutSeconds=str(WATCH_SECONDS),
         )
-        api = self._kube.api
-        params = await api.param_serialize(
-            method="GET",
-            resource_path=url,
-            header_params={"Accept": "application/json"},
-            auth_settings=["BearerToken"],
-        )
-        timeout = aiohttp.ClientTimeout(total=None, connect=30, sock_read=WATCH_SECONDS + 60)
-        response = (await api.call_api(*params, _request_timeout=timeout)).response
-        try:
-            if response.status != 200:
-                text = await response.text()
-                raise ApiException(status=response.status, reason=text[:200])
-            while line := await response.content.readline():
+        async with self._kube.stream(url, read_timeout=WATCH_SECONDS + 60) as lines:
+            while line := await lines.readline():
                 version = self.apply(line) or version
-        finally:
-            response.release()
         return version
 
     def apply(self, line: bytes | str) -> str | None:

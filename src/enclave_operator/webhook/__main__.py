@@ -9,9 +9,13 @@ import asyncio
 import contextlib
 import signal
 
-from enclave_operator.logs import configure
-from enclave_operator.webhook.process import die_with_parent
-from enclave_operator.webhook.runner import WebhookRunner
+from enclave_operator.entry import without_client_library
+
+without_client_library()  # before kopf is imported (through kube)
+
+from enclave_operator.logs import configure  # noqa: E402
+from enclave_operator.webhook.process import die_with_parent  # noqa: E402
+from enclave_operator.webhook.runner import WebhookRunner  # noqa: E402
 
 
 async def _serve(runner: WebhookRunner) -> None:

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import concurrent.futures
 import contextlib
 import datetime as dt
 import logging
-import os
 import tempfile
 import time
 from pathlib import Path
@@ -263,17 +263,21 @@ class WebhookRunner:
         """A local operator removes its configuration on the way out: nothing else would, and
         it would point at a port nobody serves. Blocking on purpose: at shutdown the task is
         cancelled more than once (kopf's exit, then asyncio.run's), which would cut an await."""
-        from kubernetes import client, config
+        path = f"{configuration.PATH_PREFIX}/{settings.configuration}"
+
+        async def delete() -> None:
+            kube = await Kube.connect(self.kubeconfig)
+            try:
+                await kube.request("DELETE", path)
+            finally:
+                await kube.close()
 
         try:
-            kubeconfig = self.kubeconfig or os.environ.get("KUBECONFIG")
-            api = config.new_client_from_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]
-            with api:
-                admission = client.AdmissionregistrationV1Api(api)
-                admission.delete_mutating_webhook_configuration(settings.configuration)
+            with concurrent.futures.ThreadPoolExecutor(1) as pool:  # a loop of its own
+                pool.submit(asyncio.run, delete()).result(timeout=30)
             log.info("webhook: removed %s", settings.configuration)
-        except client.ApiException as e:
+        except ApiException as e:
             if e.status != 404:
-                log.warning("webhook: could not remove %s: %s", settings.configuration, e.reason)
+                log.warning("webhook: could not remove %s: %s", settings.configuration, e)
         except Exception as e:  # shutting down: say it, do not hide the original exit
             log.warning("webhook: could not remove %s: %s", settings.configuration, e)
