@@ -4,8 +4,10 @@ instead of at the next resync."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from enclave_operator.api.kinds import CAS
-from enclave_operator.controller.caches import Caches, cr_index
+from enclave_operator.controller.caches import Caches, cached, cr_index
 from enclave_operator.controller.requeue import serving_certificate
 
 
@@ -32,3 +34,14 @@ def test_a_cas_is_requeued_by_its_certificates_and_those_of_its_ca():
 
 def test_nothing_before_the_caches_are_filled():
     assert list(serving_certificate(Caches(), "ns", "cas-x-tls")) == []
+
+
+def test_cached_objects_drop_managed_fields_only() -> None:
+    body: dict[str, Any] = {
+        "metadata": {"name": "d", "managedFields": [{"manager": "helm"}], "labels": {"a": "b"}},
+        "spec": {"replicas": 1},
+    }
+    kept = cached(body)
+    assert kept == {"metadata": {"name": "d", "labels": {"a": "b"}}, "spec": {"replicas": 1}}
+    assert "managedFields" in body["metadata"]  # the event's body is not changed
+    assert cached({"metadata": {"name": "x"}}) == {"metadata": {"name": "x"}}

@@ -43,6 +43,15 @@ def owned_index(api_version: str, kind: str) -> str:
     return f"owned_{OWNED_KINDS[(api_version, kind)][1]}"
 
 
+def cached(body: Mapping[str, Any]) -> dict[str, Any]:
+    """An object as the indexes keep it: without its managedFields, which nothing here reads
+    and which repeat every field a manager set (as client-go's TransformStripManagedFields)."""
+    meta = body.get("metadata") or {}
+    if "managedFields" not in meta:
+        return dict(body)
+    return {**body, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
+
+
 @dataclass(frozen=True)
 class ReleaseEntry:
     """A release record, or why its Secret could not be read."""

@@ -20,6 +20,7 @@ from enclave_operator.controller.caches import (
     Caches,
     CRKey,
     ReleaseEntry,
+    cached,
     cr_index,
     owned_index,
 )
@@ -75,7 +76,7 @@ def _register_cr(
     async def index_cr(
         namespace: str | None, name: str, body: kopf.Body, **_: Any
     ) -> dict[Any, Any]:
-        return {(namespace, name): dict(body)}
+        return {(namespace, name): cached(body)}
 
     async def index_owner(
         namespace: str | None, name: str, body: kopf.Body, **_: Any
@@ -127,7 +128,7 @@ def _register_owned(
     async def index_owned(
         namespace: str | None, name: str, body: kopf.Body, **_: Any
     ) -> dict[Any, Any]:
-        return {(namespace, name): dict(body)}
+        return {(namespace, name): cached(body)}
 
     async def on_owned(annotations: Any, **kwargs: Any) -> None:
         caches.bind(kwargs)

@@ -23,7 +23,7 @@ from typing import Any, Generic, TypeVar
 from enclave_operator.kube import ApiException, Kube
 
 log = logging.getLogger("enclave_operator.controller")
-LIMIT = 500  # objects per list request
+LIMIT = 100  # objects per list request: the pages parsed at once are the start-up peak
 WATCH_SECONDS = 300  # the API server ends a watch by then; it is resumed from its last version
 Key = tuple[str, str]  # (namespace, or "" for a cluster-scoped kind; name)
 V = TypeVar("V")
