@@ -54,6 +54,7 @@ class Memory:
     release_gone: bool = False
     since: float = 0.0
     in_flight: bool = False  # half-way through its steps: its events go ahead in the queue
+    reported_at: float = 0.0  # when its status was last written (monotonic; 0: never)
 
     def expect(
         self,

@@ -13,7 +13,7 @@ from enclave_operator import logs
 from enclave_operator.charts import chart_path
 from enclave_operator.charts.kept import delete_kept, kept_objects
 from enclave_operator.charts.values import release_name, release_namespace, values_for
-from enclave_operator.controller import requeue
+from enclave_operator.controller import reporting, requeue
 from enclave_operator.controller.caches import Caches, CRKey
 from enclave_operator.controller.certificates import Certificates
 from enclave_operator.controller.drift import DriftRepairs
@@ -188,14 +188,16 @@ class Controller:
         self.metrics.observe_cr(
             kind.singular, key.namespace or "", key.name, decision.state.value, figures.status
         )
-        if (
-            synced
-            and _worth_reporting(cr, decision)
-            and (rv := await self._report(ctx, decision, mem, figures.status))
-        ):
-            # act on the CR as just written, or its resourceVersion check fails with 409
-            meta = {**cr["metadata"], "resourceVersion": rv}
-            ctx = replace(ctx, cr={**cr, "metadata": meta})
+        action = decision.action
+        acts_now = action is not None and self._deferral(key, action) == 0
+        if synced and reporting.worth_reporting(decision, acts_now):
+            held = reporting.hold_back(cr, decision, mem.reported_at, time.monotonic())
+            if held > 0:
+                self.queue.add_after(key, held)
+            elif rv := await self._report(ctx, decision, mem, figures.status):
+                # act on the CR as just written, or its resourceVersion check fails with 409
+                meta = {**cr["metadata"], "resourceVersion": rv}
+                ctx = replace(ctx, cr={**cr, "metadata": meta})
         if decision.action is not None:
             await self._act(key, ctx, decision.action, mem, synced)
 
@@ -210,12 +212,21 @@ class Controller:
         if rv is None:
             return None
         mem.expect_cr(rv, _version(cr))
+        mem.reported_at = time.monotonic()
         before = current.get("state")
         if before != decision.state.value:
             unhealthy = decision.state.value == "UNHEALTHY"
             message = f"{before or 'new'} → {decision.state.value}"
             self._event(ctx, "StateChanged", message, unhealthy)
         return rv
+
+    def _deferral(self, key: CRKey, action: Action) -> float:
+        """Seconds before an action may run: a Helm action backs off after failures, a drift
+        repair after repeats. A WAIT never runs."""
+        if action.kind is ActionKind.WAIT:
+            return float("inf")
+        gated = self.backoff.remaining(key) if action.kind in GATED else 0
+        return max(gated, self.drift[key].wait(action, time.monotonic()))
 
     async def _act(
         self, key: CRKey, ctx: Context, action: Action, mem: Memory, synced: bool
@@ -225,8 +236,7 @@ class Controller:
             # (the release then counts as stalled) and writes whose events never arrive.
             self.queue.add_after(key, (STALL_AFTER + 1) if synced else EXPECT_TIMEOUT + 1)
             return
-        gated = self.backoff.remaining(key) if action.kind in GATED else 0
-        if (wait := max(gated, self.drift[key].wait(action, time.monotonic()))) > 0:
+        if (wait := self._deferral(key, action)) > 0:
             self.queue.add_after(key, wait)
             return
         target = action.target
@@ -270,15 +280,6 @@ def _cr(key: CRKey) -> dict[str, Any]:
 def _version(obj: Mapping[str, Any] | None) -> str | None:
     """An object's resourceVersion as the cache shows it: opaque, compared for equality only."""
     return str(obj["metadata"].get("resourceVersion") or "") or None if obj else None
-
-
-def _worth_reporting(cr: Mapping[str, Any], decision: Decision) -> bool:
-    """Conditions passing through on the way to the next immediate action are not worth a
-    write each: report when the state changes, or when no immediate action follows."""
-    action = decision.action
-    if action is None or action.kind is ActionKind.WAIT:
-        return True
-    return bool((cr.get("status") or {}).get("state") != decision.state.value)
 
 
 def _chart_version() -> str:
