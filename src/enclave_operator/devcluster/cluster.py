@@ -15,6 +15,7 @@ from typing import Any
 
 from enclave_operator.devcluster import (
     binaries,
+    fakepods,
     image,
     nodeseed,
     oci,
@@ -26,7 +27,7 @@ from enclave_operator.devcluster import (
 from enclave_operator.devcluster.nodeconf import PAUSE_IMAGE
 from enclave_operator.devcluster.nodes import KWOK_SELECTOR, SGXFlavour
 from enclave_operator.devcluster.pki import CertificateAuthority, service_account_keys
-from enclave_operator.devcluster.plane import ControlPlane
+from enclave_operator.devcluster.plane import POD_CIDR, ControlPlane
 from enclave_operator.devcluster.state import State
 
 Say = Callable[[str], None]
@@ -102,6 +103,8 @@ class DevCluster:
         ca = CertificateAuthority(pki)
         state: State | None = None
         try:
+            if not fakepods.hold(self.directory, POD_CIDR):
+                say(f"not root: simulated pods' addresses ({POD_CIDR}) follow the default route")
             net = realnode.prepare(self.directory) if real_nodes else None
             plane = ControlPlane(
                 self.directory,
@@ -197,6 +200,7 @@ class DevCluster:
             shutil.rmtree(path, ignore_errors=True)
         with contextlib.suppress(OSError):
             HOSTPATH_ROOT.rmdir()  # only when no other cluster still uses it
+        fakepods.release(self.directory, POD_CIDR)
         existed = self.directory.exists()
         shutil.rmtree(self.directory, ignore_errors=True)
         if existed:
