@@ -55,6 +55,7 @@ class Memory:
     since: float = 0.0
     in_flight: bool = False  # half-way through its steps: its events go ahead in the queue
     reported_at: float = 0.0  # when its status was last written (monotonic; 0: never)
+    retrying: bool = False  # its last action failed, or its last pass raised
 
     def expect(
         self,

@@ -3,7 +3,8 @@ and a watch event for every client, and a busy API server is what slows many res
 
 - Conditions passing through on the way to an action that runs now are not written: the
   action's own effects bring the next pass, which reports. A state change is no exception (a
-  new resource's first PENDING is written after its install, not before its finalizer).
+  new resource's first PENDING is written after its install, not before its finalizer). A
+  retry after a failure is no such action: the failure is written first.
 - While a resource stays PENDING, its conditions change as its objects come up; they are
   written at most every ``PENDING_EVERY`` seconds. A change of state, or of the generation the
   status describes, is written at once.
@@ -20,7 +21,8 @@ PENDING_EVERY = 5.0
 
 
 def worth_reporting(decision: Decision, acts_now: bool) -> bool:
-    """``acts_now``: the decision's action runs in this pass (not held back by a backoff)."""
+    """``acts_now``: the decision's action runs in this pass, neither held back by a backoff
+    nor a retry of one that failed (a failure is reported before it is tried again)."""
     action = decision.action
     return action is None or action.kind is ActionKind.WAIT or not acts_now
 

@@ -97,12 +97,14 @@ class Controller:
                 self.backoff.succeeded(("api", key))
                 self.backoff.succeeded(("error", key))
             except ApiException as e:
+                self._retrying(key)
                 # 409: our cache was behind and its watch event is on the way; 404: gone
                 stale = {409: 0.2, 404: 1.0}
                 delay = stale.get(e.status) or self.backoff.failed(("api", key))
                 log.info("%s: API said %s; again in %.0fs", key, e.status, delay, extra=_cr(key))
                 self.queue.add_after(key, delay)
             except Exception:
+                self._retrying(key)
                 self.metrics.errors.labels(key.kind.singular).inc()
                 delay = self.backoff.failed(("error", key))
                 log.exception("%s: reconcile failed; again in %.0fs", key, delay, extra=_cr(key))
@@ -189,7 +191,8 @@ class Controller:
             kind.singular, key.namespace or "", key.name, decision.state.value, figures.status
         )
         action = decision.action
-        acts_now = action is not None and self._deferral(key, action) == 0
+        # a retry is not passing through: what failed is reported before it is tried again
+        acts_now = action is not None and self._deferral(key, action) == 0 and not mem.retrying
         if synced and reporting.worth_reporting(decision, acts_now):
             held = reporting.hold_back(cr, decision, mem.reported_at, time.monotonic())
             if held > 0:
@@ -220,6 +223,10 @@ class Controller:
             self._event(ctx, "StateChanged", message, unhealthy)
         return rv
 
+    def _retrying(self, key: CRKey) -> None:
+        if (mem := self.memory.get(key)) is not None:
+            mem.retrying = True
+
     def _deferral(self, key: CRKey, action: Action) -> float:
         """Seconds before an action may run: a Helm action backs off after failures, a drift
         repair after repeats. A WAIT never runs."""
@@ -243,6 +250,7 @@ class Controller:
         seen = _version(self.caches.lookup(target)) if target is not None else None
         log.info("%s: %s (%s)", key, action.kind.name, action.reason, extra=_cr(key))
         outcome = await actions.run(action.kind, ctx, target, action.rollback)
+        mem.retrying = not outcome.ok
         if outcome.ok:
             self.drift[key].upgraded(action, time.monotonic())
         result = "ok" if outcome.ok else "failed"
