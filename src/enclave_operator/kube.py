@@ -91,13 +91,13 @@ class Kube:
             headers={**info.as_http_headers(), "User-Agent": "enclave-operator"},
             trust_env=False,  # as kopf's session: no proxy or netrc lookup per request
         )
-        self._refreshing: asyncio.Lock | None = None
+        self._refreshing = asyncio.Lock()
 
     @classmethod
     async def connect(cls, kubeconfig: str | None = None) -> Kube:
         """In-cluster credentials when running in a pod, else the kubeconfig."""
-        if kubeconfig:
-            os.environ["KUBECONFIG"] = kubeconfig  # kopf's login reads it from there
+        if kubeconfig:  # kopf's login reads it from there, for this client and kopf's watches
+            os.environ["KUBECONFIG"] = kubeconfig
         return cls()
 
     async def close(self) -> None:
@@ -106,7 +106,6 @@ class Kube:
     async def _refresh(self, sent: str | None) -> None:
         """After a 401: read the credentials again (a service account token is rotated on
         disk), unless a concurrent request did so already."""
-        self._refreshing = self._refreshing or asyncio.Lock()
         async with self._refreshing:
             if self._session.headers.get("Authorization") == sent:
                 info = await asyncio.to_thread(self._credentials)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import subprocess
@@ -9,8 +10,17 @@ import sys
 import time
 from pathlib import Path
 
-from enclave_operator.devcluster import fakepods, processes
+from enclave_operator.devcluster import processes
 from enclave_operator.devcluster.binaries import pinned_versions, toolset
+
+
+def unreachable(address: str) -> bool:
+    """Whether an ``unreachable`` route covers ``address``."""
+    routes = subprocess.run(
+        ["ip", "route", "show", "type", "unreachable"], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    nets = [line.split()[1] for line in routes if len(line.split()) > 1]
+    return any(ipaddress.ip_address(address) in ipaddress.ip_network(n) for n in nets)
 
 
 def enclavectl(*args: str) -> subprocess.CompletedProcess[str]:
@@ -77,7 +87,7 @@ def test_up_status_down(tmp_path: Path):
         )
         assert version["serverVersion"]["gitVersion"] == pinned_versions()["KUBERNETES_VERSION"]
         if os.geteuid() == 0:  # simulated pods' addresses never leave the machine
-            assert fakepods.unreachable("10.244.3.7")
+            assert unreachable("10.244.3.7")
         volume = _bound_volume_path(kubectl, env)
         assert volume.is_dir()
         pids = [c["pid"] for c in json.loads((directory / "state.json").read_text())["components"]]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import shutil
 import socket
 import sys
@@ -29,6 +28,7 @@ from enclave_operator.controller.registry import build_registry, label_selectors
 from enclave_operator.controller.worker import Controller
 from enclave_operator.helm.runner import HelmRunner
 from enclave_operator.kube import Kube
+from enclave_operator.kube import login as kube_login
 
 FIGURES_DEBOUNCE = 0.5  # seconds: node and pod bursts are folded into one recomputation
 
@@ -69,9 +69,7 @@ async def operate(
     leader_election: bool = False,
     identity: str | None = None,
 ) -> None:
-    if kubeconfig:
-        os.environ["KUBECONFIG"] = kubeconfig  # kopf's own login reads it
-    kube = await Kube.connect(kubeconfig)
+    kube = await Kube.connect(kubeconfig)  # and kopf's watches log in as it does
     helm = HelmRunner(helm_binary("helm-server"), kubeconfig)
     caches = Caches()
     metrics = OperatorMetrics()
@@ -138,8 +136,8 @@ async def _kopf(
     """kopf's watches until it stops, or until the lease is lost (then LostLeadership)."""
 
     @kopf.on.login(registry=registry)
-    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-        return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+    def login(**_: Any) -> kopf.ConnectionInfo:
+        return kube_login()
 
     settings = kopf.OperatorSettings()
     label_selectors(settings)

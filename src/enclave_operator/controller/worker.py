@@ -192,7 +192,8 @@ class Controller:
         )
         action = decision.action
         # a retry is not passing through: what failed is reported before it is tried again
-        acts_now = action is not None and self._deferral(key, action) == 0 and not mem.retrying
+        deferral = self._deferral(key, action) if action is not None else 0.0
+        acts_now = action is not None and deferral == 0 and not mem.retrying
         if synced and reporting.worth_reporting(decision, acts_now):
             held = reporting.hold_back(cr, decision, mem.reported_at, time.monotonic())
             if held > 0:
@@ -202,7 +203,7 @@ class Controller:
                 meta = {**cr["metadata"], "resourceVersion": rv}
                 ctx = replace(ctx, cr={**cr, "metadata": meta})
         if decision.action is not None:
-            await self._act(key, ctx, decision.action, mem, synced)
+            await self._act(key, ctx, decision.action, mem, synced, deferral)
 
     async def _report(
         self, ctx: Context, decision: Decision, mem: Memory, figures: Mapping[str, Any]
@@ -236,14 +237,15 @@ class Controller:
         return max(gated, self.drift[key].wait(action, time.monotonic()))
 
     async def _act(
-        self, key: CRKey, ctx: Context, action: Action, mem: Memory, synced: bool
+        self, key: CRKey, ctx: Context, action: Action, mem: Memory, synced: bool, wait: float
     ) -> None:
+        """``wait``: the action's deferral (see _deferral), as the pass computed it."""
         if action.kind is ActionKind.WAIT:
             # Watches bring the next event; these timers only cover a helm process that died
             # (the release then counts as stalled) and writes whose events never arrive.
             self.queue.add_after(key, (STALL_AFTER + 1) if synced else EXPECT_TIMEOUT + 1)
             return
-        if (wait := self._deferral(key, action)) > 0:
+        if wait > 0:
             self.queue.add_after(key, wait)
             return
         target = action.target

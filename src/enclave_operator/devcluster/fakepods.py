@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
-import ipaddress
 import os
 import subprocess
 from collections.abc import Iterator
@@ -58,10 +57,3 @@ def release(directory: Path, cidr: str) -> None:
         _marker(directory).unlink(missing_ok=True)
         if not any(MARKERS.iterdir()):
             _ip_route("del", "unreachable", cidr)
-
-
-def unreachable(address: str) -> bool:
-    """Whether an ``unreachable`` route covers ``address`` (what the route above is)."""
-    routes = _ip_route("show", "type", "unreachable").stdout.split("\n")
-    nets = [line.split()[1] for line in routes if len(line.split()) > 1]
-    return any(ipaddress.ip_address(address) in ipaddress.ip_network(n) for n in nets)
