@@ -12,8 +12,12 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import os
+import ssl
+import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -197,3 +201,16 @@ def reissue(cert: bytes, ca_cert: bytes, ca_key: bytes, validity: dt.timedelta) 
         client = False
     cn = str(names[0].value) if names else (hosts[0] if hosts else "")
     return authority.issue(cn, hosts=hosts, client=client, validity=validity)
+
+
+def load_chain(context: ssl.SSLContext, cert: bytes, key: bytes) -> None:
+    """Load a certificate and key held in memory. ``ssl`` reads them only from files, so they
+    live in a private directory (mode 0700) for the moment of loading and are removed at once:
+    no private key is left on disk after the process, however it ends."""
+    with tempfile.TemporaryDirectory(prefix="enclave-tls-") as directory:
+        cert_file, key_file = Path(directory) / "tls.crt", Path(directory) / "tls.key"
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(key)
+        cert_file.write_bytes(cert)
+        context.load_cert_chain(cert_file, key_file)

@@ -12,9 +12,7 @@ import concurrent.futures
 import contextlib
 import datetime as dt
 import logging
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 from enclave_operator.kube import ApiException, Kube
@@ -231,8 +229,7 @@ class WebhookRunner:
         admission = Admission(settings, None, self._admitted)
         port = self.port if self.port is not None else (settings.port if settings.service else 0)
         host = "0.0.0.0" if settings.service else self.address
-        directory = Path(tempfile.mkdtemp(prefix="enclave-webhook-"))
-        self.server = Server(admission, host, port, directory)
+        self.server = Server(admission, host, port)
         interval = max(0.5, min(60.0, settings.propagation / 2, settings.cert_validity / 12))
         try:
             while True:  # the namespace or its permissions may not be there yet

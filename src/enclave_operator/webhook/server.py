@@ -16,11 +16,11 @@ import ssl
 import threading
 from collections import Counter
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
+from enclave_operator.pki import load_chain
 from enclave_operator.webhook.configuration import PATH
 from enclave_operator.webhook.mutate import Refusal, mutate
 from enclave_operator.webhook.settings import Plugin, Settings
@@ -90,8 +90,8 @@ class Server:
     (an SSLContext reads load_cert_chain's result at each handshake), so rotation drops no
     connection and needs no restart."""
 
-    def __init__(self, admission: Admission, host: str, port: int, cert_dir: Path) -> None:
-        self.admission, self.host, self.port, self.cert_dir = admission, host, port, cert_dir
+    def __init__(self, admission: Admission, host: str, port: int) -> None:
+        self.admission, self.host, self.port = admission, host, port
         self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.context.minimum_version = ssl.TLSVersion.TLSv1_2
         self._loop = asyncio.new_event_loop()
@@ -101,12 +101,7 @@ class Server:
 
     def load(self, cert: bytes, key: bytes) -> None:
         with self._lock:
-            self.cert_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-            cert_file, key_file = self.cert_dir / "tls.crt", self.cert_dir / "tls.key"
-            key_file.touch(mode=0o600)
-            key_file.write_bytes(key)
-            cert_file.write_bytes(cert)
-            self.context.load_cert_chain(cert_file, key_file)
+            load_chain(self.context, cert, key)
 
     async def _handle(self, request: web.Request) -> web.Response:
         return web.json_response(self.admission.review(await request.read()))

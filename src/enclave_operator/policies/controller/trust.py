@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import ssl
-import tempfile
-from pathlib import Path
 
 from enclave_operator.kube import ApiException, Kube
-from enclave_operator.pki import OPERATOR_CLIENT_SECRET
+from enclave_operator.pki import OPERATOR_CLIENT_SECRET, load_chain
 from enclave_operator.policies.client import tls_context
 from enclave_operator.policies.controller.address import Target
 
@@ -32,7 +29,6 @@ def cas_tls_secret(cas_name: str) -> str:
 class Trust:
     def __init__(self, kube: Kube, operator_namespace: str) -> None:
         self.kube, self.namespace = kube, operator_namespace
-        self._dir = Path(tempfile.mkdtemp(prefix="enclave-cas-client-"))  # mode 0700
         self._contexts: dict[str, ssl.SSLContext] = {}
 
     async def _secret(self, namespace: str, name: str) -> dict[str, bytes]:
@@ -63,14 +59,8 @@ class Trust:
         digest = hashlib.sha256(ca + b"\0" + (cert or b"") + b"\0" + (key or b"")).hexdigest()
         if (found := self._contexts.get(digest)) is not None:
             return found
-        client = None
+        context = tls_context(ca)
         if cert and key:
-            cert_file, key_file = self._dir / f"{digest}.crt", self._dir / f"{digest}.key"
-            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "wb") as f:
-                f.write(key)
-            cert_file.write_bytes(cert)
-            client = (cert_file, key_file)
-        context = tls_context(ca, client)
+            load_chain(context, cert, key)
         self._contexts = {digest: context}  # only the newest material is kept
         return context
