@@ -93,6 +93,30 @@ def test_resource_versions_are_opaque():
     assert mem.synced(_cr("3"), [], cached.get), "a version it never showed came after ours"
 
 
+def test_our_newest_write_stands_in_until_the_cache_shows_it():
+    """The API's answer to our write is decided on while the cache still shows what came
+    before it, across several writes in a row; the cache wins once it shows our version or
+    one it never showed (someone else's, later)."""
+    mem = Memory()
+    before = {"metadata": {"resourceVersion": "9"}, "spec": {"a": 1}}
+    assert mem.current(before) is before  # no write of ours yet
+    finalized = {"metadata": {"resourceVersion": "10", "finalizers": ["f"]}, "spec": {"a": 1}}
+    mem.wrote_cr(finalized, seen="9")
+    assert mem.current(before) is finalized
+    reported = {**finalized, "metadata": {"resourceVersion": "11"}, "status": {"s": 1}}
+    mem.wrote_cr(reported, seen="10")  # decided on the stand-in
+    assert mem.current(before) is reported, "9 predates both writes"
+    assert mem.current(finalized) is reported, "10 predates the newest"
+    assert mem.current(None) is None, "deleted: nothing stands in"
+    shown = {**reported}
+    assert mem.current(shown) is shown
+    assert mem.current(before) is before, "caught up once: the stand-in is dropped"
+
+    mem.wrote_cr({"metadata": {"resourceVersion": "12"}}, seen="11")
+    theirs = {"metadata": {"resourceVersion": "13"}, "spec": {"a": 2}}
+    assert mem.current(theirs) is theirs, "a version never shown came after ours"
+
+
 def test_memory_gives_up_waiting_after_the_timeout():
     mem = Memory()
     mem.expect_cr("100")

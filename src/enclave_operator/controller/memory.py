@@ -56,6 +56,25 @@ class Memory:
     in_flight: bool = False  # half-way through its steps: its events go ahead in the queue
     reported_at: float = 0.0  # when its status was last written (monotonic; 0: never)
     retrying: bool = False  # its last action failed, or its last pass raised
+    written_cr: tuple[Written, Mapping[str, Any]] | None = None  # our newest write of the CR
+
+    def wrote_cr(self, body: Mapping[str, Any], seen: str | None) -> None:
+        """The CR as the API answered a write of ours (``seen``: the version decided on)."""
+        version = str(body["metadata"]["resourceVersion"])
+        previous = self.written_cr[0] if self.written_cr else None
+        self.written_cr = (_written(previous, version, seen), body)
+
+    def current(self, cached: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+        """The CR to decide on: the cache's, unless it still predates our newest write of it;
+        until the watch brings that write, the API's answer to it stands in (client-go's
+        MutationCache), so the next step need not wait for the event."""
+        if cached is None or self.written_cr is None:
+            return cached
+        written, body = self.written_cr
+        if written.shown_in(cached):
+            self.written_cr = None
+            return cached
+        return body
 
     def expect(
         self,

@@ -14,7 +14,7 @@ from enclave_operator.charts import chart_path
 from enclave_operator.charts.kept import delete_kept, kept_objects
 from enclave_operator.charts.values import release_name, release_namespace, values_for
 from enclave_operator.controller import reporting, requeue
-from enclave_operator.controller.caches import Caches, CRKey
+from enclave_operator.controller.caches import Caches, CRKey, cached
 from enclave_operator.controller.certificates import Certificates
 from enclave_operator.controller.drift import DriftRepairs
 from enclave_operator.controller.gather import gather
@@ -117,6 +117,8 @@ class Controller:
 
     async def reconcile(self, key: CRKey) -> None:
         cr = self.caches.cr(key)
+        if (known := self.memory.get(key)) is not None:
+            cr = known.current(cr)
         if cr is None:  # gone: forget everything about it
             self.metrics.forget(key.kind.singular, key.namespace or "", key.name)
             self.memory.pop(key, None)
@@ -198,31 +200,32 @@ class Controller:
             held = reporting.hold_back(cr, decision, mem.reported_at, time.monotonic())
             if held > 0:
                 self.queue.add_after(key, held)
-            elif rv := await self._report(ctx, decision, mem, figures.status):
+            elif written := await self._report(ctx, decision, mem, figures.status):
                 # act on the CR as just written, or its resourceVersion check fails with 409
-                meta = {**cr["metadata"], "resourceVersion": rv}
-                ctx = replace(ctx, cr={**cr, "metadata": meta})
+                ctx = replace(ctx, cr=written)
         if decision.action is not None:
             await self._act(key, ctx, decision.action, mem, synced, deferral)
 
     async def _report(
         self, ctx: Context, decision: Decision, mem: Memory, figures: Mapping[str, Any]
-    ) -> str | None:
+    ) -> Mapping[str, Any] | None:
         cr = ctx.cr
         current = cr.get("status") or {}
         generation = int(cr["metadata"].get("generation", 0))
         status = desired_status(current, decision, generation, now_iso(), figures)
-        rv = await patch_status(self.kube, ctx.kind, cr, status)
-        if rv is None:
+        patched = await patch_status(self.kube, ctx.kind, cr, status)
+        if patched is None:
             return None
-        mem.expect_cr(rv, _version(cr))
+        written = cached(patched)
+        mem.expect_cr(str(written["metadata"]["resourceVersion"]), _version(cr))
+        mem.wrote_cr(written, _version(cr))
         mem.reported_at = time.monotonic()
         before = current.get("state")
         if before != decision.state.value:
             unhealthy = decision.state.value == "UNHEALTHY"
             message = f"{before or 'new'} → {decision.state.value}"
             self._event(ctx, "StateChanged", message, unhealthy)
-        return rv
+        return written
 
     def _retrying(self, key: CRKey) -> None:
         if (mem := self.memory.get(key)) is not None:
@@ -268,6 +271,10 @@ class Controller:
             mem.last_failure = None
             self.backoff.succeeded(key)
         mem.expect(outcome, target, ctx.cr_path, _version(ctx.cr), seen)
+        if outcome.cr is not None:
+            mem.wrote_cr(cached(outcome.cr), _version(ctx.cr))
+            if not outcome.cr["metadata"].get("deletionTimestamp"):  # a deletion ends by event
+                self.queue.add(key, urgent=True)  # the next step goes on from the answer, now
         reason = "".join(p.capitalize() for p in action.kind.name.split("_"))
         self._event(ctx, reason, outcome.message, not outcome.ok)
 

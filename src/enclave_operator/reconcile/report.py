@@ -78,15 +78,14 @@ def merge_patch(current: Mapping[str, Any], desired: Mapping[str, Any]) -> dict[
 
 async def patch_status(
     kube: Kube, kind: Kind, cr: Mapping[str, Any], status: dict[str, Any]
-) -> str | None:
-    """Write the status if it differs from the CR's; returns the new resourceVersion if written."""
+) -> dict[str, Any] | None:
+    """Write the status if it differs from the CR's; returns the CR as written, if it was."""
     if status == (cr.get("status") or {}):
         return None
     meta = cr["metadata"]
     path = kube.custom_path(kind, meta.get("namespace"), meta["name"]) + "/status"
     # A merge patch replaces lists whole, so conditions that no longer apply disappear.
-    patched = await kube.merge_patch(path, {"status": merge_patch(cr.get("status") or {}, status)})
-    return str(patched["metadata"]["resourceVersion"])
+    return await kube.merge_patch(path, {"status": merge_patch(cr.get("status") or {}, status)})
 
 
 async def post_event(

@@ -39,3 +39,4 @@ class Outcome:
     expect_release: tuple[int, str] | None = None  # (revision, status) Helm reported
     expect_release_gone: bool = False
     expect_versions: Mapping[str, str] = field(default_factory=dict)  # object path → RV
+    cr: Mapping[str, Any] | None = None  # the CR as the action's write of it left it

@@ -14,7 +14,7 @@ async def set_finalizers(ctx: Context, finalizers: list[str], message: str) -> O
     patched = await ctx.kube.merge_patch(
         ctx.cr_path, {"metadata": {"finalizers": finalizers or None, "resourceVersion": rv}}
     )
-    return Outcome(True, message, expect_versions={ctx.cr_path: _rv(patched)})
+    return Outcome(True, message, expect_versions={ctx.cr_path: _rv(patched)}, cr=patched)
 
 
 async def set_owner_references(
