@@ -42,6 +42,7 @@ from enclave_operator.reconcile.report import desired_status, now_iso, patch_sta
 log = logging.getLogger("enclave_operator.controller")
 # repeated Helm failures back off
 GATED = (ActionKind.INSTALL, ActionKind.UPGRADE, ActionKind.ROLLBACK)
+BOOKKEEPING = (ActionKind.ADD_FINALIZER, ActionKind.REMOVE_FINALIZER)  # no Event when they work
 
 
 class Controller:
@@ -275,6 +276,8 @@ class Controller:
             mem.wrote_cr(cached(outcome.cr), _version(ctx.cr))
             if not outcome.cr["metadata"].get("deletionTimestamp"):  # a deletion ends by event
                 self.queue.add(key, urgent=True)  # the next step goes on from the answer, now
+        if outcome.ok and action.kind in BOOKKEEPING:
+            return  # an Event tells a user what changed; the operator's finalizer is not that
         reason = "".join(p.capitalize() for p in action.kind.name.split("_"))
         self._event(ctx, reason, outcome.message, not outcome.ok)
 
