@@ -51,6 +51,15 @@ async def read_settings(kube: Kube, namespace: str, name: str) -> Settings | Non
         return None
 
 
+def stopping(error: BaseException) -> None:
+    """Raise a cancellation that arrived as ``error``. An HTTP client's timeout may turn the
+    CancelledError of a stop into a TimeoutError, an OSError: a retry loop that takes it for a
+    failure of the API server would go on serving, and its configuration stay registered."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError from error
+
+
 class WebhookRunner:
     every_replica = True
     """Admission must not wait for a leader: every replica serves it. Its writes (the
@@ -237,6 +246,7 @@ class WebhookRunner:
                     material = await self._material(kube, settings)
                     break
                 except (ApiException, OSError) as e:
+                    stopping(e)
                     log.warning("webhook: certificate: %s (retrying in %.0fs)", e, interval)
                     await asyncio.sleep(interval)
             self.server.load(material.cert, material.key)
@@ -247,10 +257,12 @@ class WebhookRunner:
                 try:
                     await self._tick(kube, settings, admission)
                 except (ApiException, OSError) as e:
+                    stopping(e)
                     log.warning("webhook: %s (retrying in %.0fs)", e, interval)
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), interval)
+                    async with asyncio.timeout(interval):  # tells its own expiry from a stop
+                        await self._wake.wait()
         finally:
             if not settings.service and self.url is not None:
                 self._unregister(settings)
