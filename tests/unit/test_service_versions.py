@@ -128,3 +128,54 @@ def test_a_self_signed_cas_is_asked_without_loading_the_system_ca_store():
     assert context.verify_mode is ssl.CERT_NONE
     assert not context.check_hostname
     assert context.cert_store_stats()["x509_ca"] == 0
+
+
+def test_one_resources_pass_keeps_the_versions_of_anothers_pods():
+    """A CAS and a LAS share the prober: a pass for one used to forget the other's versions
+    (every uid not among its own pods counted as gone), so each was asked again and its
+    status.version flapped."""
+    seen: list[object] = []
+    versions = ServiceVersions(Secrets(None), seen.append)
+
+    async def fetch(p: PodView) -> str:
+        return f"v-{p.uid}"
+
+    async def run():
+        versions._known("cas", [pod("c1")], fetch)
+        versions._known("las", [pod("l1")], fetch)
+        for _ in range(100):
+            if len(seen) == 2:
+                break
+            await asyncio.sleep(0.01)
+        assert versions._known("cas", [pod("c1")], fetch) == {"c1": "v-c1"}
+        assert versions._known("las", [pod("l1")], fetch) == {"l1": "v-l1"}
+        assert versions._known("cas", [pod("c1")], fetch) == {"c1": "v-c1"}
+        await asyncio.sleep(0.05)
+        assert sorted(map(str, seen)) == ["cas", "las"], "nobody was asked twice"
+        versions._known("cas", [], fetch)  # its pod went
+        assert versions._known("las", [pod("l1")], fetch) == {"l1": "v-l1"}
+        assert "c1" not in versions.reported
+
+    asyncio.run(run())
+
+
+def test_a_deleted_resource_stops_its_questions():
+    versions = ServiceVersions(Secrets(None), lambda key: None)
+    asked: list[str] = []
+
+    async def never(p: PodView) -> str:
+        asked.append(p.uid)
+        await asyncio.sleep(3600)
+        return ""
+
+    async def run():
+        versions._known("cas", [pod("c1")], never)
+        await asyncio.sleep(0.01)
+        versions.forget("cas")
+        await asyncio.sleep(0.01)
+        assert not versions._tasks
+        assert not versions._asked
+        assert not versions._pods_of
+
+    asyncio.run(run())
+    assert asked == ["c1"]

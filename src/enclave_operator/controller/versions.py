@@ -37,6 +37,7 @@ class ServiceVersions:
         self.reported: dict[str, str] = {}
         self._asked: set[str] = set()
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._pods_of: dict[Hashable, set[str]] = {}  # the pod uids asked for each resource
 
     def cas(
         self, key: Hashable, release: str, namespace: str, port: int, pods: Sequence[PodView]
@@ -64,17 +65,31 @@ class ServiceVersions:
         pods: Sequence[PodView],
         fetch: Callable[[PodView], Awaitable[str]],
     ) -> dict[str, str]:
+        mine = self._pods_of.setdefault(key, set())
         for pod in pods:
             if pod.ready and pod.ip and pod.uid and pod.uid not in self._asked:
                 self._asked.add(pod.uid)
+                mine.add(pod.uid)
                 task = asyncio.create_task(self._ask(key, pod, fetch))
                 self._tasks[pod.uid] = task
                 task.add_done_callback(functools.partial(self._done, pod.uid))
         live = {p.uid for p in pods}
-        for uid in self._asked - live - self._tasks.keys():
-            self._asked.discard(uid)  # the pod is gone: forget it
-            self.reported.pop(uid, None)
+        for uid in mine - live - self._tasks.keys():  # only this resource's pods: others' stay
+            self._drop(mine, uid)  # the pod is gone: forget it
         return {p.uid: self.reported[p.uid] for p in pods if p.uid in self.reported}
+
+    def forget(self, key: Hashable) -> None:
+        """The resource is gone: stop asking its pods and forget their versions."""
+        mine = self._pods_of.pop(key, set())
+        for uid in list(mine):
+            if (task := self._tasks.get(uid)) is not None:
+                task.cancel()
+            self._drop(mine, uid)
+
+    def _drop(self, mine: set[str], uid: str) -> None:
+        mine.discard(uid)
+        self._asked.discard(uid)
+        self.reported.pop(uid, None)
 
     def _done(self, uid: str, _: asyncio.Task[None]) -> None:
         self._tasks.pop(uid, None)

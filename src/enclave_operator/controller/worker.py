@@ -122,6 +122,7 @@ class Controller:
             cr = known.current(cr)
         if cr is None:  # gone: forget everything about it
             self.metrics.forget(key.kind.singular, key.namespace or "", key.name)
+            self.versions.forget(key)
             self.memory.pop(key, None)
             self.drift.pop(key, None)
             self.queue.forget(key)
