@@ -55,18 +55,12 @@ def base_url(address: str) -> str:
     return f"https://{host}:{port}"
 
 
-def tls_context(
-    ca: Path | bytes | None = None, client: tuple[Path, Path] | None = None
-) -> ssl.SSLContext:
-    """Verifying context: the given CA (file or PEM bytes), else the system's; optionally a
-    client certificate (the operator's identity)."""
+def tls_context(ca: Path | bytes | None = None) -> ssl.SSLContext:
+    """Verifying context: the given CA (file or PEM bytes), else the system's. A client
+    certificate held in memory is added with ``pki.load_chain``."""
     if isinstance(ca, bytes):
-        ctx = ssl.create_default_context(cadata=ca.decode())
-    else:
-        ctx = ssl.create_default_context(cafile=str(ca) if ca else None)
-    if client:
-        ctx.load_cert_chain(str(client[0]), str(client[1]))
-    return ctx
+        return ssl.create_default_context(cadata=ca.decode())
+    return ssl.create_default_context(cafile=str(ca) if ca else None)
 
 
 async def call_json(

@@ -98,10 +98,14 @@ class Server:
         self._runner: web.AppRunner | None = None
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name="webhook")
         self._lock = threading.Lock()
+        self._loaded: tuple[bytes, bytes] | None = None
 
     def load(self, cert: bytes, key: bytes) -> None:
+        """Each tick hands the current material; only a change is loaded."""
         with self._lock:
-            load_chain(self.context, cert, key)
+            if self._loaded != (cert, key):
+                load_chain(self.context, cert, key)
+                self._loaded = (cert, key)
 
     async def _handle(self, request: web.Request) -> web.Response:
         return web.json_response(self.admission.review(await request.read()))
