@@ -23,8 +23,8 @@ from pathlib import Path
 
 from kubernetes import config
 
+from benchmarks import cpu, peer_idle
 from benchmarks import peer_contestants as pc
-from benchmarks import peer_idle
 from benchmarks.peer_setup import (
     OUR_WORKERS,
     PEER_GROUP,
@@ -45,8 +45,11 @@ Row = dict[str, list[float]]
 WHO = ("helm", "floor", "ours", "peer")
 
 
-def measure(line: FinishLine, c: pc.Contestant, names: list[str], timeout: float) -> list[float]:
-    """Seconds from the first launch to each namespace's finish; the total is their max."""
+def measure(
+    line: FinishLine, c: pc.Contestant, names: list[str], timeout: float, cluster: Cluster
+) -> list[float]:
+    """Seconds from the first launch to each namespace's finish; the total is their max. With
+    more than one name, also where the machine's CPU went meanwhile."""
     c.setup(names)
     ended: dict[str, float] = {}
 
@@ -54,11 +57,34 @@ def measure(line: FinishLine, c: pc.Contestant, names: list[str], timeout: float
         if (at := c.launch(ns)) is not None:
             ended[ns] = at
 
-    t0 = time.perf_counter()
+    role = roles(cluster)
+    before, t0 = cpu.snapshot(role), time.perf_counter()
     pc.pool(c.parallelism, launch, names)
     done = line.wait(names, timeout, c.with_cr, ended)
+    if len(names) > 1:
+        wall = max(done.values()) - t0
+        print(
+            f"    CPU (share of one core): {cpu.line(cpu.used(before, cpu.snapshot(role)), wall)}"
+        )
     c.cleanup(names)
     return [done[ns] - t0 for ns in names]
+
+
+def roles(cluster: Cluster) -> cpu.Role:
+    """The benchmark, the operators and their helm server, and the dev cluster's processes by
+    name. Bare helm's short-lived processes end between snapshots and are not counted."""
+    here, directory = os.getpid(), str(cluster.directory)
+
+    def role(pid: int, comm: str, cmdline: str) -> str | None:
+        if pid == here:
+            return "benchmark"
+        if "enclave_operator.cli operator run" in cmdline:
+            return "operator"
+        if comm in ("helm-server", "helm-operator"):
+            return comm
+        return comm if directory in cmdline else None
+
+    return role
 
 
 @contextmanager
@@ -99,12 +125,12 @@ def scenario(
         c = cs[who]
 
         def go(c: pc.Contestant, who: str, op: Operator | None) -> None:
-            measure(line, c, [f"{tag}-{who}-warm"], timeout)
+            measure(line, c, [f"{tag}-{who}-warm"], timeout, cluster)
             if op is not None:
                 op.reset_peak()
             times: list[float] = []
             for r in range(rounds):
-                got = measure(line, c, names(who, r), timeout)
+                got = measure(line, c, names(who, r), timeout, cluster)
                 times.append(max(got) if count > 1 else got[0])
                 if count > 1:
                     print(f"  {tag} {who}: per-CR median {statistics.median(got):.2f}s", flush=True)
