@@ -26,6 +26,11 @@ from enclave_operator.helm.releases import ObjectRef
 
 MERGE = "application/merge-patch+json"
 TIMEOUT = aiohttp.ClientTimeout(total=30)
+# Connections for requests at once; more wait for a free one. Each TLS connection costs the
+# API server a handshake and this process a 256 KiB read buffer: with no bound, a restart
+# beside a hundred CAS opened over a hundred of them for one burst of reads. Watches hold
+# their connection for as long as they run, so they have a pool of their own, unbounded.
+REQUEST_CONNECTIONS = 16
 
 _RBAC = "rbac.authorization.k8s.io/v1"
 
@@ -86,10 +91,14 @@ class Kube:
         self._credentials = credentials
         info = credentials()
         self.server = info.server.rstrip("/")
-        self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=0, ssl=info.as_ssl_context()),
-            headers={**info.as_http_headers(), "User-Agent": "enclave-operator"},
-            trust_env=False,  # as kopf's session: no proxy or netrc lookup per request
+        context = info.as_ssl_context()
+        self._requests, self._watches = (
+            aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=limit, ssl=context),
+                headers={**info.as_http_headers(), "User-Agent": "enclave-operator"},
+                trust_env=False,  # as kopf's session: no proxy or netrc lookup per request
+            )
+            for limit in (REQUEST_CONNECTIONS, 0)
         )
         self._refreshing = asyncio.Lock()
 
@@ -101,24 +110,32 @@ class Kube:
         return cls()
 
     async def close(self) -> None:
-        await self._session.close()
+        await self._requests.close()
+        await self._watches.close()
 
     async def _refresh(self, sent: str | None) -> None:
         """After a 401: read the credentials again (a service account token is rotated on
         disk), unless a concurrent request did so already."""
         async with self._refreshing:
-            if self._session.headers.get("Authorization") == sent:
+            if self._requests.headers.get("Authorization") == sent:
                 info = await asyncio.to_thread(self._credentials)
-                self._session.headers.update(info.as_http_headers())
+                for session in (self._requests, self._watches):
+                    session.headers.update(info.as_http_headers())
 
     @contextlib.asynccontextmanager
     async def _send(
-        self, method: str, path: str, timeout: aiohttp.ClientTimeout, **kw: Any
+        self,
+        method: str,
+        path: str,
+        timeout: aiohttp.ClientTimeout,
+        session: aiohttp.ClientSession | None = None,
+        **kw: Any,
     ) -> AsyncIterator[aiohttp.ClientResponse]:
         """A response with a 2xx status; any other is raised as ApiException."""
+        session = session or self._requests
         for attempt in (1, 2):
-            sent = self._session.headers.get("Authorization")
-            async with self._session.request(
+            sent = session.headers.get("Authorization")
+            async with session.request(
                 method, self.server + path, timeout=timeout, **kw
             ) as response:
                 if response.status == 401 and attempt == 1:
@@ -145,7 +162,7 @@ class Kube:
         with no line ends it."""
         timeout = aiohttp.ClientTimeout(total=None, connect=30, sock_read=read_timeout)
         headers = {"Accept": "application/json"}
-        async with self._send("GET", path, timeout, headers=headers) as response:
+        async with self._send("GET", path, timeout, self._watches, headers=headers) as response:
             yield response.content
 
     async def get(self, path: str) -> dict[str, Any]:

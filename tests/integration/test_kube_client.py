@@ -1,20 +1,24 @@
 """The operator's own API client against the API server: a token the server refuses (401) makes
 it read its credentials again once, as a rotated service account token needs; a refusal says
-the server's message; a watch streams events."""
+the server's message; a watch streams events; a burst of requests shares a bounded pool of
+connections, while each watch has a connection of its own."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import os
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import kopf
 import pytest
 from kubernetes import client
 
-from enclave_operator.kube import ApiException, Kube, login
+from enclave_operator.kube import REQUEST_CONNECTIONS, ApiException, Kube, login
 
 
 def bearer(cluster: Any, api_client: client.ApiClient, namespace: str) -> kopf.ConnectionInfo:
@@ -132,3 +136,55 @@ def test_a_watch_streams_events(cluster: Any, namespace: str) -> None:
             await kube.close()
 
     assert asyncio.run(scenario()) == ["ADDED w"]
+
+
+def established(port: int) -> int:
+    """This process's established TCP connections to ``port`` (from /proc: its socket inodes
+    matched with the kernel's connection tables)."""
+    mine = set()
+    for fd in Path("/proc/self/fd").iterdir():
+        with contextlib.suppress(OSError):
+            if (target := os.readlink(fd)).startswith("socket:["):
+                mine.add(target[8:-1])
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for row in Path(table).read_text().splitlines()[1:]:
+            cols = row.split()
+            if cols[3] == "01" and int(cols[2].rsplit(":", 1)[1], 16) == port and cols[9] in mine:
+                count += 1
+    return count
+
+
+def test_requests_share_a_bounded_pool_and_each_watch_has_its_own(
+    cluster: Any, namespace: str
+) -> None:
+    watches = REQUEST_CONNECTIONS + 2  # more than the request pool holds
+
+    async def scenario(port: int) -> tuple[int, int]:
+        kube = await Kube.connect(cluster.kubeconfig)
+        before = established(port)
+        try:
+            path = f"/api/v1/namespaces/{namespace}/configmaps"
+            version = (await kube.get(path))["metadata"]["resourceVersion"]
+            url = f"{path}?watch=1&resourceVersion={version}&timeoutSeconds=60"
+            async with contextlib.AsyncExitStack() as open_watches:
+                for _ in range(watches):
+                    await open_watches.enter_async_context(kube.stream(url, read_timeout=90))
+                with_watches = established(port) - before
+                burst = [kube.get(path) for _ in range(3 * REQUEST_CONNECTIONS)]
+                await asyncio.wait_for(asyncio.gather(*burst), 60)  # not blocked by watches
+                return with_watches, established(port) - before
+        finally:
+            await kube.close()
+
+    port = urlsplit(login_server(cluster)).port or 443
+    with_watches, after_burst = asyncio.run(scenario(port))
+    assert with_watches >= watches
+    # the pool's connections (the first GET's among them) stay open for reuse: no more than
+    # its bound however many requests came at once
+    assert watches < after_burst <= watches + REQUEST_CONNECTIONS, (with_watches, after_burst)
+
+
+def login_server(cluster: Any) -> str:
+    os.environ["KUBECONFIG"] = cluster.kubeconfig
+    return str(login().server)
