@@ -54,20 +54,20 @@ def _release(revision: int, status: ReleaseStatus) -> Release:
 def test_memory_waits_for_the_cache_to_show_our_writes():
     ref = ObjectRef("apps/v1", "DaemonSet", "ns", "d")
     mem = Memory()
-    written = Outcome(True, "", expect_versions={"/cr": "10", "/ds": "20"})
-    mem.expect(written, ref, "/cr", seen_cr="9", seen_target="19")
+    mem.wrote_cr(_cr("10"), seen="9")  # the CR, as the API answered
+    mem.expect(Outcome(True, "", expect_version="20"), ref, seen="19")
     cached = {ref: _cr("19")}
     assert not mem.synced(_cr("9"), [], cached.get)
     assert not mem.synced(_cr("10"), [], cached.get)
     cached[ref] = _cr("21")
     assert mem.synced(_cr("11"), [], cached.get)
 
-    mem.expect(Outcome(True, "", expect_release=(2, "deployed")), None, "/cr")
+    mem.expect(Outcome(True, "", expect_release=(2, "deployed")), None)
     assert not mem.synced(_cr("11"), [_release(1, ReleaseStatus.DEPLOYED)], cached.get)
     assert not mem.synced(_cr("11"), [_release(2, ReleaseStatus.PENDING_UPGRADE)], cached.get)
     assert mem.synced(_cr("11"), [_release(2, ReleaseStatus.DEPLOYED)], cached.get)
 
-    mem.expect(Outcome(True, "", expect_release_gone=True), None, "/cr")
+    mem.expect(Outcome(True, "", expect_release_gone=True), None)
     assert not mem.synced(_cr("11"), [_release(2, ReleaseStatus.DEPLOYED)], cached.get)
     assert mem.synced(_cr("11"), [], cached.get)
 
@@ -78,9 +78,9 @@ def test_resource_versions_are_opaque():
     newer even when it sorts before."""
     ref = ObjectRef("apps/v1", "DaemonSet", "ns", "d")
     mem = Memory()
-    mem.expect_cr("b7", seen="z9")  # the status write
-    written = Outcome(True, "", expect_versions={"/cr": "a1", "/ds": "100"})
-    mem.expect(written, ref, "/cr", seen_cr="b7", seen_target="900")
+    mem.wrote_cr(_cr("b7"), seen="z9")  # the status write
+    mem.wrote_cr(_cr("a1"), seen="b7")  # the finalizer's
+    mem.expect(Outcome(True, "", expect_version="100"), ref, seen="900")
     cached = {ref: _cr("900")}
     for stale in ("z9", "b7"):
         assert not mem.synced(_cr(stale), [], cached.get), stale
@@ -88,7 +88,7 @@ def test_resource_versions_are_opaque():
     cached[ref] = _cr("100")
     assert mem.synced(_cr("a1"), [], cached.get)
 
-    mem.expect_cr("5", seen="40")
+    mem.wrote_cr(_cr("5"), seen="40")
     assert not mem.synced(_cr("40"), [], cached.get)
     assert mem.synced(_cr("3"), [], cached.get), "a version it never showed came after ours"
 
@@ -117,11 +117,15 @@ def test_our_newest_write_stands_in_until_the_cache_shows_it():
     assert mem.current(theirs) is theirs, "a version never shown came after ours"
 
 
-def test_memory_gives_up_waiting_after_the_timeout():
+def test_memory_gives_up_waiting_after_the_timeout_but_keeps_our_newest_write_of_the_cr():
+    ref = ObjectRef("apps/v1", "DaemonSet", "ns", "d")
     mem = Memory()
-    mem.expect_cr("100")
+    mem.wrote_cr(_cr("100"), seen="1")
+    mem.expect(Outcome(True, "", expect_version="7"), ref, seen="6")
     mem.since -= 3600
-    assert mem.synced(_cr("1"), [], lambda ref: None)
+    assert mem.synced(mem.current(_cr("1")) or {}, [], lambda ref: _cr("6"))
+    assert not mem.object_versions
+    assert mem.current(_cr("1")) == _cr("100"), "the cache still predates it"
 
 
 def test_work_queue_processes_a_key_once_at_a_time_and_again_if_dirtied():

@@ -1,6 +1,10 @@
 """What the operator remembers about a CR between passes: its last Helm failure, and the
 effects of its own writes that the watches have not shown yet (controller-runtime calls these
-expectations). Deciding on a cache that predates our own write would repeat the write."""
+expectations). Deciding on a cache that predates our own write would repeat the write.
+
+A write of the CR itself is one record, with the API's answer: that answer is decided on until
+the cache shows the write (``current``). Writes of owned objects and of the release are waited
+for (``synced``), up to EXPECT_TIMEOUT."""
 
 from __future__ import annotations
 
@@ -48,7 +52,6 @@ def _written(previous: Written | None, version: str, before: str | None) -> Writ
 @dataclass
 class Memory:
     last_failure: str | None = None
-    cr_version: Written | None = None
     object_versions: dict[ObjectRef, Written] = field(default_factory=dict)
     release: tuple[int, str] | None = None
     release_gone: bool = False
@@ -59,7 +62,8 @@ class Memory:
     written_cr: tuple[Written, Mapping[str, Any]] | None = None  # our newest write of the CR
 
     def wrote_cr(self, body: Mapping[str, Any], seen: str | None) -> None:
-        """The CR as the API answered a write of ours (``seen``: the version decided on)."""
+        """The CR as the API answered a write of ours, a patch of its metadata or its status
+        (``seen``: the version decided on)."""
         version = str(body["metadata"]["resourceVersion"])
         previous = self.written_cr[0] if self.written_cr else None
         self.written_cr = (_written(previous, version, seen), body)
@@ -76,27 +80,14 @@ class Memory:
             return cached
         return body
 
-    def expect(
-        self,
-        outcome: Outcome,
-        target: ObjectRef | None,
-        cr_path: str,
-        seen_cr: str | None = None,
-        seen_target: str | None = None,
-    ) -> None:
-        """``seen_*``: the resourceVersions the cache showed when the action was decided."""
-        for path, rv in outcome.expect_versions.items():
-            if path == cr_path:
-                self.cr_version = _written(self.cr_version, rv, seen_cr)
-            elif target is not None:
-                previous = self.object_versions.get(target)
-                self.object_versions[target] = _written(previous, rv, seen_target)
+    def expect(self, outcome: Outcome, target: ObjectRef | None, seen: str | None = None) -> None:
+        """What an action wrote besides the CR (which ``wrote_cr`` records); ``seen``: the
+        target's resourceVersion in the cache when the action was decided."""
+        if outcome.expect_version is not None and target is not None:
+            previous = self.object_versions.get(target)
+            self.object_versions[target] = _written(previous, outcome.expect_version, seen)
         self.release = outcome.expect_release
         self.release_gone = outcome.expect_release_gone
-        self.since = time.monotonic()
-
-    def expect_cr(self, rv: str, seen: str | None = None) -> None:
-        self.cr_version = _written(self.cr_version, rv, seen)
         self.since = time.monotonic()
 
     def synced(
@@ -109,8 +100,8 @@ class Memory:
         if time.monotonic() - self.since > EXPECT_TIMEOUT:
             self.clear()
             return True
-        if self.cr_version and not self.cr_version.shown_in(cr):
-            return False
+        if self.written_cr and not self.written_cr[0].shown_in(cr):
+            return False  # not when ``cr`` is ``current``'s: then our write stands in
         for ref, written in self.object_versions.items():
             if not written.shown_in(lookup(ref)):
                 return False
@@ -127,7 +118,7 @@ class Memory:
         return True
 
     def clear(self) -> None:
-        self.cr_version = None
+        """Stop waiting. Our newest write of the CR stays: it is the newest known state."""
         self.object_versions.clear()
         self.release = None
         self.release_gone = False

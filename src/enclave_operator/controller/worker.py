@@ -219,7 +219,6 @@ class Controller:
         if patched is None:
             return None
         written = cached(patched)
-        mem.expect_cr(str(written["metadata"]["resourceVersion"]), _version(cr))
         mem.wrote_cr(written, _version(cr))
         mem.reported_at = time.monotonic()
         before = current.get("state")
@@ -272,7 +271,7 @@ class Controller:
         elif action.kind in GATED:
             mem.last_failure = None
             self.backoff.succeeded(key)
-        mem.expect(outcome, target, ctx.cr_path, _version(ctx.cr), seen)
+        mem.expect(outcome, target, seen)
         if outcome.cr is not None:
             mem.wrote_cr(cached(outcome.cr), _version(ctx.cr))
             if not outcome.cr["metadata"].get("deletionTimestamp"):  # a deletion ends by event

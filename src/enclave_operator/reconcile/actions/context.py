@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,5 +38,5 @@ class Outcome:
     helm_error: str | None = None  # Helm's own text when a helm command failed
     expect_release: tuple[int, str] | None = None  # (revision, status) Helm reported
     expect_release_gone: bool = False
-    expect_versions: Mapping[str, str] = field(default_factory=dict)  # object path → RV
+    expect_version: str | None = None  # the target's resourceVersion after the action's write
     cr: Mapping[str, Any] | None = None  # the CR as the action's write of it left it

@@ -14,7 +14,7 @@ async def set_finalizers(ctx: Context, finalizers: list[str], message: str) -> O
     patched = await ctx.kube.merge_patch(
         ctx.cr_path, {"metadata": {"finalizers": finalizers or None, "resourceVersion": rv}}
     )
-    return Outcome(True, message, expect_versions={ctx.cr_path: _rv(patched)}, cr=patched)
+    return Outcome(True, message, cr=patched)
 
 
 async def set_owner_references(
@@ -25,7 +25,7 @@ async def set_owner_references(
     # list itself is the operator's to decide (the table's rows 4 and 5).
     path = ctx.kube.object_path(ref)
     patched = await ctx.kube.merge_patch(path, {"metadata": {"ownerReferences": owners}})
-    return Outcome(True, message, expect_versions={path: _rv(patched)})
+    return Outcome(True, message, expect_version=_rv(patched))
 
 
 def helm_outcome(result: HelmResult, verb: str) -> Outcome:
