@@ -1,9 +1,11 @@
 """The injection webhook through the real API server's admission chain: pods created, read
-back, scheduled by the real scheduler; pods outside the opt-in never sent; the webhook down."""
+back, scheduled by the real scheduler; pods outside the opt-in never sent; the webhook down;
+a stop that lands while the runner waits for the API server."""
 
 from __future__ import annotations
 
 import base64
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
@@ -13,6 +15,7 @@ from kubernetes import client
 
 from enclave_operator.devcluster.nodes import SGXFlavour
 from enclave_operator.webhook.runner import WebhookRunner
+from tests.integration.slow_proxy import SlowProxy
 from tests.integration.webhook_env import (
     injected,
     kwok_nodes,
@@ -184,3 +187,24 @@ def test_webhook_down_fails_labelled_pods_only_and_stop_removes_the_configuratio
         core.create_namespaced_pod(namespace, pod("plain", labelled=False))
     names = [c.metadata.name for c in admission.list_mutating_webhook_configuration().items]
     assert settings.configuration not in names
+
+
+def test_a_stop_during_a_request_ends_the_runner_and_removes_its_configuration(
+    cluster, core, namespace, api_client, operator_ns, tmp_path
+):
+    """The runner reaches the API server through a proxy that holds each answer back, and is
+    stopped while one of its requests waits: it ends (``running`` checks) and its configuration
+    is removed, and nothing of it reaches the API server afterwards."""
+    settings = settings_for()
+    admission = client.AdmissionregistrationV1Api(api_client)
+    server = api_client.configuration.host
+    with SlowProxy(server, delay=0.3) as proxy:
+        slow = proxy.kubeconfig(cluster.kubeconfig, tmp_path / "slow.kubeconfig")
+        with running(WebhookRunner(operator_ns, settings=settings, kubeconfig=slow)):
+            wait_registered(core, namespace)
+            proxy.wait_in_flight(60)  # its next tick's requests (every few seconds)
+        names = [c.metadata.name for c in admission.list_mutating_webhook_configuration().items]
+        assert settings.configuration not in names
+        after = proxy.forwarded
+        time.sleep(2)
+        assert proxy.forwarded == after, "requests after the stop"

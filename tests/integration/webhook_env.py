@@ -27,7 +27,7 @@ def settings_for(**changes: Any) -> Settings:
 @contextmanager
 def running(runner: WebhookRunner) -> Iterator[WebhookRunner]:
     """The runner's ``run`` on a thread with its own loop, as the operator runs it; cancelled
-    (which removes a local configuration) on the way out."""
+    (which removes a local configuration) on the way out, and then it must have ended."""
     loop = asyncio.new_event_loop()
     ready = threading.Event()
     tasks: list[asyncio.Task[None]] = []
@@ -52,6 +52,7 @@ def running(runner: WebhookRunner) -> Iterator[WebhookRunner]:
     finally:
         loop.call_soon_threadsafe(tasks[0].cancel)
         thread.join(30)
+        assert not thread.is_alive(), "the runner went on after its stop"
 
 
 def pod(
