@@ -14,6 +14,8 @@ import datetime as dt
 import json
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -117,16 +119,19 @@ def operator_kubeconfig(
     ).stdout
     cluster.kubectl("apply", "-f", "-", input=rendered)
     role = next(d for d in yaml.safe_load_all(rendered) if d and d["kind"] == "ClusterRole")
-    token = cluster.kubectl(
-        "create", "token", "enclave-operator", "-n", NS, "--duration", "2h"
-    ).stdout.strip()
+    return token_kubeconfig(cluster, "enclave-operator", directory), role
+
+
+def token_kubeconfig(cluster: Cluster, account: str, directory: Path) -> Path:
+    """A kubeconfig that authenticates as the ServiceAccount ``account`` of NS."""
+    token = cluster.kubectl("create", "token", account, "-n", NS, "--duration", "2h").stdout
     kc = yaml.safe_load(Path(cluster.kubeconfig).read_text())
-    kc["users"] = [{"name": "operator", "user": {"token": token}}]
+    kc["users"] = [{"name": "operator", "user": {"token": token.strip()}}]
     for ctx in kc["contexts"]:
         ctx["context"]["user"] = "operator"
-    path = directory / "operator.kubeconfig"
+    path = directory / f"{account}.kubeconfig"
     path.write_text(yaml.safe_dump(kc))
-    return path, role
+    return path
 
 
 def operate(kubeconfig: Path, log: Path, **env: str) -> subprocess.Popen[bytes]:
@@ -262,3 +267,59 @@ def test_namespaced_mode_works_with_roles_and_no_cluster_wide_secrets(
         if "/configmaps/" not in r  # the CAS CA copies: none in this run
     ]
     assert not refused, f"refused in namespaced mode: {refused}\n{log.read_text()[-3000:]}"
+
+
+def test_a_listing_refused_for_ever_fails_the_liveness_probe_after_sync_within(
+    audited: tuple[DevCluster, Cluster], tmp_path: Path
+) -> None:
+    """The chart's ClusterRole without nodes: the first listing of nodes is refused again and
+    again, the workers wait behind it, and /healthz turns 503 once SYNC_WITHIN has passed
+    (the kubelet then restarts the pod) instead of answering ok for ever."""
+    _, cluster = audited
+    _, role = operator_kubeconfig(cluster, tmp_path)
+    rules = [{**r, "resources": [x for x in r["resources"] if x != "nodes"]} for r in role["rules"]]
+    assert rules != role["rules"], "the chart's role lists nodes"
+    name = "without-nodes"
+    objects = [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": NS}},
+        {**role, "metadata": {"name": name}, "rules": [r for r in rules if r["resources"]]},
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": name},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": name,
+            },
+            "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": NS}],
+        },
+    ]
+    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(objects))
+    port = free_port()
+    log = tmp_path / "operator.log"
+    operator = start_operator(
+        token_kubeconfig(cluster, name, tmp_path), log, METRICS_PORT=str(port), SYNC_WITHIN="4"
+    )
+
+    def healthz() -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+        except OSError as e:
+            return 0, str(e)
+
+    try:
+        started = time.monotonic()
+        first = wait_for(healthz, lambda seen: seen[0] != 0, 30, "the probe server")
+        late = wait_for(healthz, lambda seen: seen[0] == 503, 60, "/healthz failing")
+        waited = time.monotonic() - started
+        assert "nodes and pods listed" in late[1], late
+        assert first[0] == 200 or "nodes and pods listed" in first[1], first
+        assert waited >= 4, f"failed after {waited:.1f}s, before SYNC_WITHIN"
+        assert "forbidden" in log.read_text(errors="replace").lower()
+    finally:
+        stop_operator(operator)
+        cluster.kubectl("delete", "clusterrolebinding,clusterrole", name, "--ignore-not-found")

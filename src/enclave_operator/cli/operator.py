@@ -103,6 +103,16 @@ def run(
             " namespace (for more than one replica); the webhook answers on every replica.",
         ),
     ] = False,
+    sync_within: Annotated[
+        float,
+        typer.Option(
+            envvar="SYNC_WITHIN",
+            min=1.0,
+            help="Seconds the first listing of nodes and pods may take before the liveness"
+            " probe fails (a listing that keeps failing, e.g. for want of RBAC, would otherwise"
+            " leave the workers waiting behind a healthy probe).",
+        ),
+    ] = 120.0,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
     log_format: Annotated[
         LogFormat,
@@ -153,4 +163,5 @@ def run(
         ],
         log_format=log_format.value,
         leader_election=leader_election,
+        sync_within=sync_within,
     )

@@ -22,7 +22,7 @@ from enclave_operator.controller.clusterwatch import ClusterWatch
 from enclave_operator.controller.gaps import RelistSignal
 from enclave_operator.controller.kopf_tuning import tune
 from enclave_operator.controller.leader import LeaderElector
-from enclave_operator.controller.liveness import Liveness
+from enclave_operator.controller.liveness import SYNC_WITHIN, Liveness
 from enclave_operator.controller.metrics import OperatorMetrics
 from enclave_operator.controller.registry import build_registry, label_selectors
 from enclave_operator.controller.worker import Controller
@@ -68,6 +68,7 @@ async def operate(
     extensions: Sequence[ExtensionFactory] = (),
     leader_election: bool = False,
     identity: str | None = None,
+    sync_within: float = SYNC_WITHIN,
 ) -> None:
     kube = await Kube.connect(kubeconfig)  # and kopf's watches log in as it does
     helm = HelmRunner(helm_binary("helm-server"), kubeconfig)
@@ -114,7 +115,7 @@ async def operate(
         liveness.role = "leader" if elector is not None else "running"
         tasks.append(asyncio.create_task(cluster.run()))
         liveness.watch("nodes and pods", tasks[-1])
-        liveness.expect("nodes and pods listed", caches.views.listed.is_set)
+        liveness.expect("nodes and pods listed", caches.views.listed.is_set, sync_within)
         tasks.append(asyncio.create_task(controller.run(workers)))
         liveness.watch("workers", tasks[-1])
         for extra in extras:
@@ -193,6 +194,7 @@ def run(
     extensions: Sequence[ExtensionFactory] = (),
     log_format: str = "text",
     leader_election: bool = False,
+    sync_within: float = SYNC_WITHIN,
 ) -> None:
     logs.configure(log_format, verbose)
     if not verbose:
@@ -206,6 +208,7 @@ def run(
                 metrics_port=metrics_port,
                 extensions=extensions,
                 leader_election=leader_election,
+                sync_within=sync_within,
             )
         )
     except LostLeadership as e:
