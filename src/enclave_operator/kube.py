@@ -25,6 +25,10 @@ from enclave_operator.api.kinds import Kind
 from enclave_operator.helm.releases import ObjectRef
 
 MERGE = "application/merge-patch+json"
+METADATA_ONLY = ",".join(
+    f"application/json;as={kind};g=meta.k8s.io;v=v1"
+    for kind in ("PartialObjectMetadataList", "PartialObjectMetadata")
+)
 TIMEOUT = aiohttp.ClientTimeout(total=30)
 # Connections for requests at once; more wait for a free one. Each TLS connection costs the
 # API server a handshake and this process a 256 KiB read buffer: with no bound, a restart
@@ -167,6 +171,15 @@ class Kube:
 
     async def get(self, path: str) -> dict[str, Any]:
         return await self.request("GET", path)
+
+    async def metadata(self, path: str) -> dict[str, Any]:
+        """An object or a list with metadata only (PartialObjectMetadata): a list of Helm's
+        release records without their payloads, say."""
+        headers = {"Accept": METADATA_ONLY}
+        async with self._send("GET", path, TIMEOUT, headers=headers) as response:
+            raw = await response.read()
+        result = json.loads(raw) if raw else {}
+        return result if isinstance(result, dict) else {}
 
     async def merge_patch(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         return await self.request("PATCH", path, body, MERGE)

@@ -287,7 +287,8 @@ def test_a_failed_cas_upgrade_keeps_the_database_claim(killer, crs, cluster, api
 # The operator is frozen (SIGSTOP) across a kube-apiserver restart, and the CAS's Deployment is
 # deleted meanwhile. Running again, its watches cannot resume (the new API server's watch cache
 # starts after their resourceVersion: 410 Gone) and re-list: the Deployment is not in the list,
-# and nothing else says it is gone. Its own cluster: the restart would disturb the session's.
+# and nothing else says it is gone. The same for Helm's release record. Its own cluster: the
+# restart would disturb the session's.
 
 
 @pytest.fixture(scope="module")
@@ -349,6 +350,61 @@ def test_an_owned_object_deleted_during_an_apiserver_restart_is_recreated(
             "kube-apiserver restart and 410 re-list, a Deployment deleted in the gap",
             converged,
             max(0, len(apps.list_namespaced_deployment(ns).items) - 1),
+            0,
+            "own dev cluster",
+        )
+        stop_operator(operator)
+        print("operator log tail:\n" + "\n".join(log.read_text().splitlines()[-25:]))
+
+
+def test_a_release_record_deleted_during_an_apiserver_restart_is_written_again(
+    gap_cluster: DevCluster, tmp_path: Path
+) -> None:
+    """Helm's record of the CAS's release deleted while the operator's Secret watch was down:
+    after the re-listing the operator must not go on trusting the record it cached; it
+    installs again (Helm takes over the objects its annotations name) and a new record
+    exists."""
+    api: client.ApiClient = config.new_client_from_config(str(gap_cluster.kubeconfig))  # type: ignore[no-untyped-call]
+    crs, core = CRs(api), client.CoreV1Api(api)
+    ns = unique("gaprel")
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
+    record = "sh.helm.release.v1.cas-cas.v1"
+    log = tmp_path / "operator.log"
+    operator = start_operator(gap_cluster.kubeconfig, log)
+    converged = False
+
+    def records() -> list[str]:
+        found = core.list_namespaced_secret(ns, label_selector="owner=helm").items
+        return [uid(s) for s in found]
+
+    try:
+        crs.create(CAS, "cas", {}, ns)
+        crs.wait_state(CAS, "cas", "HEALTHY", ns, timeout=120)
+        before = uid(core.read_namespaced_secret(record, ns))
+
+        os.killpg(operator.pid, signal.SIGSTOP)
+        try:
+            restart(gap_cluster, "kube-apiserver")
+            wait_for(lambda: api_up(api), bool, 60, "the API server back")
+            core.delete_namespaced_secret(record, ns)
+            wait_for(records, lambda uids: before not in uids, 60, "the record gone")
+        finally:
+            os.killpg(operator.pid, signal.SIGCONT)
+
+        again = wait_for(
+            records, lambda uids: bool(uids), 90, "the operator to write a release record again"
+        )
+        assert before not in again, again
+        assert len(again) == 1, again
+        crs.wait_state(CAS, "cas", "HEALTHY", ns, timeout=120)
+        text = log.read_text(errors="replace")
+        assert f"{ns}/{record} was deleted while the watch was down" in text, text[-3000:]
+        converged = True
+    finally:
+        TALLY.add(
+            "kube-apiserver restart and 410 re-list, a release record deleted in the gap",
+            converged,
+            0,
             0,
             "own dev cluster",
         )

@@ -54,10 +54,18 @@ def cached(body: Mapping[str, Any]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class ReleaseEntry:
-    """A release record, or why its Secret could not be read."""
+    """A release record, or why its Secret could not be read; ``secret``: the Secret's
+    identity (apiVersion, kind, namespace, name, uid, labels), for the gap sweeper."""
 
     release: Release | None
     error: str | None = None
+    secret: Mapping[str, Any] | None = None
+
+
+def secret_identity(body: Mapping[str, Any]) -> dict[str, Any]:
+    meta = body.get("metadata") or {}
+    keep = ("namespace", "name", "uid", "labels")
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {k: meta.get(k) for k in keep}}
 
 
 class Caches:
@@ -87,7 +95,7 @@ class Caches:
 
     def releases(self, namespace: str, name: str) -> tuple[list[Release], str | None]:
         store = self._indexes[RELEASES_INDEX].get((namespace, name)) or ()
-        entries: list[ReleaseEntry] = list(store)
+        entries: list[ReleaseEntry] = [e for e in store if not (e.secret and self.dead(e.secret))]
         errors = [e.error for e in entries if e.error]
         return [e.release for e in entries if e.release], (errors[0] if errors else None)
 
@@ -119,7 +127,11 @@ class Caches:
         return next((b for b in store or () if not self.dead(b)), None)
 
     def owned(self, plural: str) -> list[Mapping[str, Any]]:
-        """Every cached object of an owned kind (``plural`` as in OWNED_KINDS)."""
+        """Every cached object of an owned kind (``plural`` as in OWNED_KINDS), and with
+        ``secrets`` the identities of the release records."""
+        if plural == "secrets":
+            index = self._indexes.get(RELEASES_INDEX) or {}
+            return [e.secret for store in index.values() for e in store if e.secret]
         index = self._indexes.get(f"owned_{plural}") or {}
         return [body for store in index.values() for body in store]
 

@@ -1,4 +1,4 @@
-"""Owned objects deleted while a watch was down.
+"""Owned objects and release records deleted while a watch was down.
 
 When a watch cannot resume (410 Gone, e.g. after a kube-apiserver restart whose watch cache
 no longer reaches back to our resourceVersion), kopf lists the kind again and reports every
@@ -11,7 +11,8 @@ kopf says it re-lists only in a debug log line ("Restarting the watch-stream"), 
 that has cached objects (one request per kind, with the watches' label selector). A cached
 object missing from that list is confirmed with a GET (it may have been created after the list
 began), then tombstoned, so the caches skip it, and its CR is reconciled, which recreates it.
-Nothing runs between re-listings.
+Helm's release records (kopf's Secret watch) are swept the same way: a record that is gone is
+a release to install again. Nothing runs between re-listings.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Any
 
 from enclave_operator.controller.caches import Caches, CRKey
 from enclave_operator.controller.registry import HELM_NAMESPACE, HELM_RELEASE, PART_OF
-from enclave_operator.helm.releases import ObjectRef
+from enclave_operator.helm.releases import OPERATOR_LABEL, ObjectRef
 from enclave_operator.kube import OWNED_KINDS, ApiException, Kube
 
 log = logging.getLogger(__name__)
@@ -124,19 +125,30 @@ class RelistSignal(logging.Handler):
 
 
 def for_operator(kube: Kube, caches: Caches, enqueue: Callable[[CRKey], None]) -> GapSweeper:
-    """The sweeper of the owned kinds, wired to the operator's caches and queue."""
+    """The sweeper of the owned kinds and of Helm's release records, wired to the operator's
+    caches and queue. Listings and checks ask for metadata only: uids are all they compare."""
     selector = urllib.parse.quote(PART_OF)
+    records = urllib.parse.quote(f"owner=helm,{OPERATOR_LABEL[0]}={OPERATOR_LABEL[1]}")
 
     async def listed(plural: str) -> set[str]:
-        prefix = next(p for p, name in OWNED_KINDS.values() if name == plural)
-        items = (await kube.get(f"{prefix}/{plural}?labelSelector={selector}")).get("items")
-        return {uid_of(item) for item in items or ()}
+        if plural == "secrets":
+            items = await _release_records(kube, records, caches)
+        else:
+            prefix = next(p for p, name in OWNED_KINDS.values() if name == plural)
+            query = f"{prefix}/{plural}?labelSelector={selector}"
+            items = (await kube.metadata(query)).get("items") or []
+        return {uid_of(item) for item in items}
 
     async def exists(body: Body) -> bool:
         meta = body.get("metadata") or {}
         ref = ObjectRef(body["apiVersion"], body["kind"], meta.get("namespace"), meta["name"])
+        path = (
+            f"/api/v1/namespaces/{ref.namespace}/secrets/{ref.name}"
+            if ref.kind == "Secret"
+            else Kube.object_path(ref)
+        )
         try:
-            found = await kube.get(Kube.object_path(ref))
+            found = await kube.metadata(path)
         except ApiException as e:
             if e.status == 404:
                 return False
@@ -144,15 +156,37 @@ def for_operator(kube: Kube, caches: Caches, enqueue: Callable[[CRKey], None]) -
         return uid_of(found) == uid_of(body)
 
     def gone(body: Body) -> None:
-        annotations = (body.get("metadata") or {}).get("annotations") or {}
-        release, namespace = annotations.get(HELM_RELEASE), annotations.get(HELM_NAMESPACE)
+        meta = body.get("metadata") or {}
+        if body.get("kind") == "Secret":  # a release record: Helm's labels name the release
+            release, namespace = (meta.get("labels") or {}).get("name"), meta.get("namespace")
+        else:
+            annotations = meta.get("annotations") or {}
+            release, namespace = annotations.get(HELM_RELEASE), annotations.get(HELM_NAMESPACE)
         if release and namespace and (owner := caches.owner_of_release(namespace, release)):
             enqueue(owner)
 
-    kinds = [plural for _, plural in OWNED_KINDS.values()]
+    kinds = [*(plural for _, plural in OWNED_KINDS.values()), "secrets"]
     sweeper = GapSweeper(kinds, caches.owned, listed, exists, gone)
     caches.dead = sweeper.dead
     return sweeper
+
+
+async def _release_records(kube: Kube, selector: str, caches: Caches) -> list[Body]:
+    """Every release record of ours: one listing, or one per namespace with records when
+    Secrets may not be listed cluster-wide (the namespaced mode's Roles)."""
+    try:
+        return list(
+            (await kube.metadata(f"/api/v1/secrets?labelSelector={selector}")).get("items") or []
+        )
+    except ApiException as e:
+        if e.status != 403:
+            raise
+    namespaces = sorted({str(b["metadata"]["namespace"]) for b in caches.owned("secrets")})
+    items: list[Body] = []
+    for ns in namespaces:
+        listing = await kube.metadata(f"/api/v1/namespaces/{ns}/secrets?labelSelector={selector}")
+        items.extend(listing.get("items") or [])
+    return items
 
 
 def _name(body: Body) -> str:

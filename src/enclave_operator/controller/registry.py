@@ -23,6 +23,7 @@ from enclave_operator.controller.caches import (
     cached,
     cr_index,
     owned_index,
+    secret_identity,
 )
 from enclave_operator.controller.views import PART_OF_KEY, PART_OF_VALUE
 from enclave_operator.helm.releases import (
@@ -102,9 +103,10 @@ def _register_releases(registry: kopf.OperatorRegistry, caches: Caches, enqueue:
             return {}  # not a release this operator made: never adopted
         key = (namespace, labels.get("name"))
         try:
-            return {key: ReleaseEntry(from_secret(body))}
+            return {key: ReleaseEntry(from_secret(body), secret=secret_identity(body))}
         except (ReleaseDecodeError, KeyError) as e:
-            return {key: ReleaseEntry(None, f"Secret {body.metadata.name}: {e}")}
+            error = f"Secret {body.metadata.name}: {e}"
+            return {key: ReleaseEntry(None, error, secret_identity(body))}
 
     async def on_release(namespace: str | None, labels: Any, **kwargs: Any) -> None:
         caches.bind(kwargs)
