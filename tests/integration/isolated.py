@@ -9,6 +9,8 @@ import os
 import signal
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -83,3 +85,15 @@ def api_up(api: client.ApiClient) -> bool:
         return True
     except Exception:
         return False
+
+
+def probe(port: int, path: str) -> tuple[int, str]:
+    """An operator's metrics server's answer on ``path`` (/healthz, /metrics): status and body;
+    0 and the error when nothing answers."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+    except OSError as e:
+        return 0, str(e)

@@ -8,7 +8,6 @@ import os
 import re
 import signal
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from enclave_operator.controller.leader import LEASE_NAME
 from enclave_operator.devcluster.processes import free_port
 from tests.integration.conftest import Cluster
 from tests.integration.crs import CRs, unique
-from tests.integration.isolated import NS, isolated_cluster, start_operator, stop_operator
+from tests.integration.isolated import NS, isolated_cluster, probe, start_operator, stop_operator
 from tests.integration.waiting import wait_for
 
 TAKEOVER = 15.0
@@ -38,13 +37,7 @@ class Replica:
         )
 
     def get(self, path: str) -> tuple[int, str]:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as r:
-                return r.status, r.read().decode()
-        except urllib.error.HTTPError as e:
-            return e.code, e.read().decode()
-        except OSError as e:
-            return 0, str(e)
+        return probe(self.port, path)
 
     def actions(self) -> float:
         """Actions this replica took, from its own metrics."""

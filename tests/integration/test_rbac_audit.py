@@ -14,8 +14,6 @@ import datetime as dt
 import json
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,7 +27,7 @@ from enclave_operator.devcluster.cluster import DevCluster
 from enclave_operator.devcluster.processes import free_port
 from tests.integration.conftest import ROOT, Cluster
 from tests.integration.crs import CRs, unique
-from tests.integration.isolated import NS, isolated_cluster, start_operator, stop_operator
+from tests.integration.isolated import NS, isolated_cluster, probe, start_operator, stop_operator
 from tests.integration.waiting import wait_for
 
 USER = f"system:serviceaccount:{NS}:enclave-operator"
@@ -303,13 +301,7 @@ def test_a_listing_refused_for_ever_fails_the_liveness_probe_after_sync_within(
     )
 
     def healthz() -> tuple[int, str]:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as r:
-                return r.status, r.read().decode()
-        except urllib.error.HTTPError as e:
-            return e.code, e.read().decode()
-        except OSError as e:
-            return 0, str(e)
+        return probe(port, "/healthz")
 
     try:
         started = time.monotonic()
