@@ -151,10 +151,15 @@ class Kube:
                 return
 
     async def request(
-        self, method: str, path: str, body: Any = None, content_type: str = "application/json"
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        content_type: str = "application/json",
+        accept: str = "application/json",
     ) -> dict[str, Any]:
         data = None if body is None else json.dumps(body)
-        headers = {"Accept": "application/json", "Content-Type": content_type}
+        headers = {"Accept": accept, "Content-Type": content_type}
         async with self._send(method, path, TIMEOUT, data=data, headers=headers) as response:
             raw = await response.read()
         result = json.loads(raw) if raw else {}
@@ -175,11 +180,7 @@ class Kube:
     async def metadata(self, path: str) -> dict[str, Any]:
         """An object or a list with metadata only (PartialObjectMetadata): a list of Helm's
         release records without their payloads, say."""
-        headers = {"Accept": METADATA_ONLY}
-        async with self._send("GET", path, TIMEOUT, headers=headers) as response:
-            raw = await response.read()
-        result = json.loads(raw) if raw else {}
-        return result if isinstance(result, dict) else {}
+        return await self.request("GET", path, accept=METADATA_ONLY)
 
     async def merge_patch(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         return await self.request("PATCH", path, body, MERGE)

@@ -113,7 +113,7 @@ def test_the_signal_is_kopfs_own_message_and_other_records_pass_on(caplog: Any):
 
 
 def test_a_tombstoned_release_record_is_no_longer_a_release_of_its_owner():
-    """The caches hand out a release record's identity to the sweeper (as ``secrets``) and
+    """The caches hand out the release records' identities to the sweeper and
     leave out a record the sweeper found gone."""
     from enclave_operator.controller.caches import RELEASES_INDEX, Caches, ReleaseEntry
     from enclave_operator.helm.releases import Release, ReleaseStatus
@@ -124,7 +124,7 @@ def test_a_tombstoned_release_record_is_no_longer_a_release_of_its_owner():
 
     caches = Caches()
     caches._indexes = {RELEASES_INDEX: {("ns", "r"): [entry("u1", 1), entry("u2", 2)]}}
-    assert [s["metadata"]["uid"] for s in caches.owned("secrets")] == ["u1", "u2"]
+    assert [s["metadata"]["uid"] for s in caches.release_records()] == ["u1", "u2"]
     caches.dead = lambda body: body["metadata"]["uid"] == "u2"
     releases, error = caches.releases("ns", "r")
     assert ([r.revision for r in releases], error) == ([1], None)

@@ -120,6 +120,11 @@ class Caches:
     def sgx_pods(self) -> list[PodView]:
         return self.views.sgx_pods()
 
+    def release_records(self) -> list[Mapping[str, Any]]:
+        """The identities of the cached release records' Secrets."""
+        index = self._indexes.get(RELEASES_INDEX) or {}
+        return [e.secret for store in index.values() for e in store if e.secret]
+
     def lookup(self, ref: ObjectRef) -> Mapping[str, Any] | None:
         if (ref.api_version, ref.kind) not in OWNED_KINDS:
             raise LookupError_(f"{ref.kind} is not a kind the operator watches")
@@ -127,11 +132,7 @@ class Caches:
         return next((b for b in store or () if not self.dead(b)), None)
 
     def owned(self, plural: str) -> list[Mapping[str, Any]]:
-        """Every cached object of an owned kind (``plural`` as in OWNED_KINDS), and with
-        ``secrets`` the identities of the release records."""
-        if plural == "secrets":
-            index = self._indexes.get(RELEASES_INDEX) or {}
-            return [e.secret for store in index.values() for e in store if e.secret]
+        """Every cached object of an owned kind (``plural`` as in OWNED_KINDS)."""
         index = self._indexes.get(f"owned_{plural}") or {}
         return [body for store in index.values() for body in store]
 

@@ -165,8 +165,11 @@ def for_operator(kube: Kube, caches: Caches, enqueue: Callable[[CRKey], None]) -
         if release and namespace and (owner := caches.owner_of_release(namespace, release)):
             enqueue(owner)
 
+    def cached(plural: str) -> list[Body]:
+        return caches.release_records() if plural == "secrets" else caches.owned(plural)
+
     kinds = [*(plural for _, plural in OWNED_KINDS.values()), "secrets"]
-    sweeper = GapSweeper(kinds, caches.owned, listed, exists, gone)
+    sweeper = GapSweeper(kinds, cached, listed, exists, gone)
     caches.dead = sweeper.dead
     return sweeper
 
@@ -181,7 +184,7 @@ async def _release_records(kube: Kube, selector: str, caches: Caches) -> list[Bo
     except ApiException as e:
         if e.status != 403:
             raise
-    namespaces = sorted({str(b["metadata"]["namespace"]) for b in caches.owned("secrets")})
+    namespaces = sorted({str(b["metadata"]["namespace"]) for b in caches.release_records()})
     items: list[Body] = []
     for ns in namespaces:
         listing = await kube.metadata(f"/api/v1/namespaces/{ns}/secrets?labelSelector={selector}")
